@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+export const email = z.email().max(254).meta({ example: 'ada@example.com' });
+const password = z.string().min(10, 'must be at least 10 characters').max(256);
+
+export const registerBody = z.object({
+  email,
+  password,
+  name: z.string().trim().min(1).max(100),
+});
+
+export const loginBody = z.object({
+  email,
+  password: z.string().min(1).max(256),
+  /** Optional: bind the session to a tenant (the `tid` claim of its access tokens). */
+  tenantId: z.uuid().optional(),
+});
+
+export const refreshBody = z.object({ refreshToken: z.string().min(16).max(200) });
+
+export const publicUser = z.object({ id: z.uuid(), email: z.string(), name: z.string() }).meta({ id: 'User' });
+
+export const tokenPair = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  expiresIn: z.number().int().describe('Seconds until the access token expires'),
+  tokenType: z.literal('Bearer'),
+});
+
+export const loginResult = tokenPair.extend({ user: publicUser });
+
+export const meResult = z.object({
+  user: publicUser.extend({ createdAt: z.iso.datetime() }),
+  memberships: z.array(
+    z.object({
+      tenantId: z.uuid(),
+      name: z.string(),
+      slug: z.string(),
+      role: z.enum(['owner', 'admin', 'editor', 'author', 'viewer']),
+    }),
+  ),
+});

@@ -1,0 +1,106 @@
+import { and, desc, eq, isNull, like, lt, or, type SQL, sql } from 'drizzle-orm';
+import type { Executor } from '../../platform/db/index.js';
+import { type PostStatus, posts } from '../../platform/db/schema.js';
+
+export type PostRow = typeof posts.$inferSelect;
+
+export interface ListFilter {
+  limit: number;
+  status?: PostStatus;
+  authorId?: string;
+  sort: 'created_at' | 'published_at';
+  /** Keyset position: the sort value and id of the last row already returned. */
+  after?: { value: Date | null; id: string };
+}
+
+const byId = (tenantId: string, id: string) => and(eq(posts.tenantId, tenantId), eq(posts.id, id));
+
+export async function insertPost(
+  tx: Executor,
+  v: { tenantId: string; authorId: string; title: string; slug: string; body: string; excerpt: string | null },
+): Promise<PostRow> {
+  const [row] = await tx.insert(posts).values(v).returning();
+  return row!;
+}
+
+export const findById = async (tx: Executor, tenantId: string, id: string) =>
+  (await tx.select().from(posts).where(byId(tenantId, id)).limit(1))[0];
+
+export const findBySlug = async (tx: Executor, tenantId: string, slug: string) =>
+  (
+    await tx
+      .select()
+      .from(posts)
+      .where(and(eq(posts.tenantId, tenantId), eq(posts.slug, slug)))
+      .limit(1)
+  )[0];
+
+/** Slugs in use that start with `base`, to pick the next free `base-N`. */
+export const slugsLike = async (tx: Executor, tenantId: string, base: string) =>
+  (
+    await tx
+      .select({ slug: posts.slug })
+      .from(posts)
+      .where(and(eq(posts.tenantId, tenantId), like(posts.slug, `${base.replace(/[%_\\]/g, '\\$&')}%`)))
+  ).map((r) => r.slug);
+
+/** Newest first, keyset-paginated; fetches one extra row to know whether a next page exists. */
+export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
+  const where: (SQL | undefined)[] = [eq(posts.tenantId, tenantId)];
+  if (f.status) where.push(eq(posts.status, f.status));
+  if (f.authorId) where.push(eq(posts.authorId, f.authorId));
+  if (f.sort === 'created_at') {
+    if (f.after)
+      where.push(sql`(${posts.createdAt}, ${posts.id}) < (${f.after.value}::timestamptz, ${f.after.id}::uuid)`);
+    return tx
+      .select()
+      .from(posts)
+      .where(and(...where))
+      .orderBy(desc(posts.createdAt), desc(posts.id))
+      .limit(f.limit + 1);
+  }
+  // published_at is null for drafts: they sort last, by id.
+  if (f.after) {
+    where.push(
+      f.after.value === null
+        ? and(isNull(posts.publishedAt), lt(posts.id, f.after.id))
+        : or(
+            sql`(${posts.publishedAt}, ${posts.id}) < (${f.after.value}::timestamptz, ${f.after.id}::uuid)`,
+            isNull(posts.publishedAt),
+          ),
+    );
+  }
+  return tx
+    .select()
+    .from(posts)
+    .where(and(...where))
+    .orderBy(sql`${posts.publishedAt} desc nulls last`, desc(posts.id))
+    .limit(f.limit + 1);
+}
+
+/**
+ * Applies `patch` only if the post is still at `expectedVersion` (optimistic concurrency) and,
+ * when `authorId` is given, still belongs to that author. One statement: no lost update.
+ */
+export async function updateIfVersion(
+  tx: Executor,
+  tenantId: string,
+  id: string,
+  expectedVersion: number,
+  patch: Partial<Pick<PostRow, 'title' | 'slug' | 'body' | 'excerpt' | 'status'>> & { publishedAt?: Date | SQL | null },
+): Promise<PostRow | undefined> {
+  const [row] = await tx
+    .update(posts)
+    .set({ ...patch, version: sql`${posts.version} + 1`, updatedAt: sql`now()` })
+    .where(and(byId(tenantId, id), eq(posts.version, expectedVersion)))
+    .returning();
+  return row;
+}
+
+export async function deleteIfVersion(tx: Executor, tenantId: string, id: string, expectedVersion: number) {
+  const rows = await tx
+    .delete(posts)
+    .where(and(byId(tenantId, id), eq(posts.version, expectedVersion)))
+    .returning({ id: posts.id });
+  return rows.length > 0;
+}

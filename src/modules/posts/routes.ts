@@ -1,0 +1,141 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { data, errors, page } from '../../platform/http/schemas.js';
+import * as s from './schemas.js';
+import type { PostDto, PostsService } from './service.js';
+
+/** The version a client read: `version` in the body wins over `If-Match: "<version>"`. */
+function expectedVersion(req: FastifyRequest, bodyVersion: number | undefined): number | undefined {
+  if (bodyVersion !== undefined) return bodyVersion;
+  const h = req.headers['if-match'];
+  return typeof h === 'string' ? Number(h.slice(1, -1)) : undefined;
+}
+
+const withEtag = (reply: FastifyReply, post: PostDto) => {
+  reply.header('etag', `"${post.version}"`);
+  return { data: post };
+};
+
+export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsService }) {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { posts } = opts;
+  const tags = ['posts'];
+  const security = [{ bearerAuth: [] }];
+  const headers = z.object({ 'x-tenant-id': z.uuid().optional() });
+  const withIfMatch = headers.extend(s.ifMatchHeaders.shape);
+  app.addHook('preHandler', app.authenticate);
+  app.addHook('preHandler', app.resolveTenant);
+
+  app.post(
+    '/posts',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Create a draft (authors and above)',
+        headers,
+        body: s.createPostBody,
+        response: { 201: data(s.post), ...errors(400, 401, 403, 404, 409, 413, 415) },
+      },
+    },
+    async (req, reply) => reply.code(201).send(withEtag(reply, await posts.create(req.tenant!, req.body))),
+  );
+
+  app.get(
+    '/posts',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'List posts, newest first (cursor pagination)',
+        headers,
+        querystring: s.listQuery,
+        response: { 200: page(s.post), ...errors(400, 401, 404) },
+      },
+    },
+    async (req) => {
+      const result = await posts.list(req.tenant!, req.query);
+      return { data: result.data, meta: { nextCursor: result.nextCursor } };
+    },
+  );
+
+  app.get(
+    '/posts/:idOrSlug',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'One post, by id or slug',
+        description: 'The ETag is the post version; send it back as If-Match when you write.',
+        headers,
+        params: s.idOrSlugParams,
+        response: { 200: data(s.post), ...errors(400, 401, 404) },
+      },
+    },
+    async (req, reply) => withEtag(reply, await posts.get(req.tenant!, req.params.idOrSlug)),
+  );
+
+  app.patch(
+    '/posts/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Edit a post (authors their own, editors and above any)',
+        description: 'Optimistic concurrency: send the version you read; a stale version gets 409.',
+        headers: withIfMatch,
+        params: s.idParams,
+        body: s.updatePostBody,
+        response: { 200: data(s.post), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const { version, ...patch } = req.body;
+      const post = await posts.update(req.tenant!, req.params.id, patch, expectedVersion(req, version));
+      return withEtag(reply, post);
+    },
+  );
+
+  const transitions = [
+    ['publish', 'Publish now (sets publishedAt on first publication)', posts.publish],
+    ['unpublish', 'Back to draft', posts.unpublish],
+    ['archive', 'Archive', posts.archive],
+  ] as const;
+  for (const [action, summary, run] of transitions) {
+    app.post(
+      `/posts/:id/${action}`,
+      {
+        schema: {
+          tags,
+          security,
+          summary,
+          headers: withIfMatch,
+          params: s.idParams,
+          body: s.transitionBody,
+          response: { 200: data(s.post), ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (req, reply) =>
+        withEtag(reply, await run(req.tenant!, req.params.id, expectedVersion(req, req.body?.version))),
+    );
+  }
+
+  app.delete(
+    '/posts/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Delete a post',
+        headers: withIfMatch,
+        params: s.idParams,
+        response: { 204: z.null(), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      await posts.remove(req.tenant!, req.params.id, expectedVersion(req, undefined));
+      return reply.code(204).send(null);
+    },
+  );
+}

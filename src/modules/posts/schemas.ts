@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { postStatuses } from '../../platform/db/schema.js';
+
+export const postSlug = z
+  .string()
+  .min(1)
+  .max(120)
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case letters and digits separated by single hyphens');
+
+const title = z.string().trim().min(1).max(300);
+const body = z.string().max(500_000);
+const excerpt = z.string().max(1_000).nullable();
+const version = z.number().int().min(1);
+
+export const createPostBody = z.object({
+  title,
+  body,
+  excerpt: excerpt.optional(),
+  slug: postSlug.optional(),
+});
+
+export const updatePostBody = z
+  .object({
+    title: title.optional(),
+    body: body.optional(),
+    excerpt: excerpt.optional(),
+    slug: postSlug.optional(),
+    version: version.optional().describe('The version you read; or send it as If-Match'),
+  })
+  .strict();
+
+export const transitionBody = z.object({ version: version.optional() }).strict().optional();
+
+export const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+  status: z.enum(postStatuses).optional(),
+  author: z.uuid().optional().describe('Only posts by this author (user id)'),
+  sort: z.enum(['created_at', 'published_at']).default('created_at').describe('Newest first'),
+});
+
+export const idParams = z.object({ id: z.uuid() });
+export const idOrSlugParams = z.object({
+  idOrSlug: z.union([z.uuid(), postSlug]).describe('A post id or slug'),
+});
+
+export const ifMatchHeaders = z.object({
+  'if-match': z
+    .string()
+    .regex(/^"\d+"$/, 'must be a quoted version such as "3"')
+    .optional(),
+});
+
+export const post = z
+  .object({
+    id: z.uuid(),
+    tenantId: z.uuid(),
+    authorId: z.uuid(),
+    title: z.string(),
+    slug: z.string(),
+    body: z.string(),
+    excerpt: z.string().nullable(),
+    status: z.enum(postStatuses),
+    publishedAt: z.iso.datetime().nullable(),
+    version: z.number().int(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Post' });

@@ -1,0 +1,190 @@
+import { sql } from 'drizzle-orm';
+import slugify from 'slugify';
+import type { Database, Executor, TenantContext } from '../../platform/db/index.js';
+import type { MemberRole, PostStatus } from '../../platform/db/schema.js';
+import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from '../../shared/errors.js';
+import { canOnRecord } from '../../shared/permissions.js';
+import { inTenant } from '../../shared/tenant-scope.js';
+import * as repo from './repository.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const toPostDto = (p: repo.PostRow) => ({
+  id: p.id,
+  tenantId: p.tenantId,
+  authorId: p.authorId,
+  title: p.title,
+  slug: p.slug,
+  body: p.body,
+  excerpt: p.excerpt,
+  status: p.status,
+  publishedAt: p.publishedAt?.toISOString() ?? null,
+  version: p.version,
+  createdAt: p.createdAt.toISOString(),
+  updatedAt: p.updatedAt.toISOString(),
+});
+export type PostDto = ReturnType<typeof toPostDto>;
+
+// --- cursors: opaque to clients, base64url of [sort value, id] ---
+function encodeCursor(row: repo.PostRow, sort: repo.ListFilter['sort']): string {
+  const value = sort === 'created_at' ? row.createdAt : row.publishedAt;
+  return Buffer.from(JSON.stringify([value?.toISOString() ?? null, row.id])).toString('base64url');
+}
+function decodeCursor(cursor: string): repo.ListFilter['after'] {
+  try {
+    const [value, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    const date = value === null ? null : new Date(String(value));
+    if (typeof id !== 'string' || !UUID.test(id) || (date && Number.isNaN(date.getTime()))) throw new Error();
+    return { value: date, id };
+  } catch {
+    throw badRequest('invalid_cursor', 'cursor is not one this API returned');
+  }
+}
+
+function deriveSlug(title: string): string {
+  const s = slugify(title, { lower: true, strict: true, trim: true }).slice(0, 80).replace(/-+$/, '');
+  return s || 'post';
+}
+
+/** `base`, or `base-N` with the lowest N not yet used in the tenant. */
+async function freeSlug(tx: Executor, tenantId: string, base: string): Promise<string> {
+  const taken = new Set(await repo.slugsLike(tx, tenantId, base));
+  if (!taken.has(base)) return base;
+  let n = 2;
+  while (taken.has(`${base}-${n}`)) n++;
+  return `${base}-${n}`;
+}
+
+const slugTaken = () => conflict('slug_taken', 'Another post in this tenant already has this slug');
+const stale = (current: number) =>
+  conflict('version_conflict', 'The post was changed since you read it; reload and reapply your change', {
+    currentVersion: current,
+  });
+
+export interface PostsService {
+  create(
+    ctx: TenantContext,
+    input: { title: string; body: string; excerpt?: string | null; slug?: string },
+  ): Promise<PostDto>;
+  get(ctx: TenantContext, idOrSlug: string): Promise<PostDto>;
+  list(
+    ctx: TenantContext,
+    q: { limit: number; cursor?: string; status?: PostStatus; author?: string; sort: repo.ListFilter['sort'] },
+  ): Promise<{ data: PostDto[]; nextCursor: string | null }>;
+  update(
+    ctx: TenantContext,
+    id: string,
+    patch: { title?: string; body?: string; excerpt?: string | null; slug?: string },
+    version: number | undefined,
+  ): Promise<PostDto>;
+  publish(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
+  unpublish(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
+  archive(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
+  remove(ctx: TenantContext, id: string, version?: number): Promise<void>;
+}
+
+export function createPostsService(deps: { db: Database }): PostsService {
+  const { db } = deps;
+
+  /** Loads a post the caller may act on, or fails with 404 / 403 / 409. */
+  async function loadForWrite(
+    tx: Executor,
+    ctx: TenantContext,
+    role: MemberRole,
+    id: string,
+    action: 'posts:update' | 'posts:publish' | 'posts:delete',
+    version: number | undefined,
+  ) {
+    const post = await repo.findById(tx, ctx.tenantId, id);
+    if (!post) throw notFound('Post');
+    if (!canOnRecord(role, action, post.authorId === ctx.userId)) throw forbidden();
+    if (version !== undefined && version !== post.version) throw stale(post.version);
+    return post;
+  }
+
+  async function transition(ctx: TenantContext, id: string, to: PostStatus, version?: number) {
+    return inTenant(db, ctx, 'posts:read', async (tx, role) => {
+      const post = await loadForWrite(tx, ctx, role, id, 'posts:publish', version);
+      if (post.status === to) return toPostDto(post); // idempotent
+      const publishedAt =
+        to === 'published' ? sql`coalesce(${post.publishedAt}::timestamptz, now())` : to === 'draft' ? null : undefined;
+      const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, {
+        status: to,
+        ...(publishedAt !== undefined && { publishedAt }),
+      });
+      if (!row) throw stale(post.version + 1);
+      return toPostDto(row);
+    });
+  }
+
+  return {
+    create: (ctx, input) =>
+      inTenant(db, ctx, 'posts:create', async (tx) => {
+        const slug = input.slug ?? (await freeSlug(tx, ctx.tenantId, deriveSlug(input.title)));
+        try {
+          const row = await repo.insertPost(tx, {
+            tenantId: ctx.tenantId,
+            authorId: ctx.userId,
+            title: input.title,
+            slug,
+            body: input.body,
+            excerpt: input.excerpt ?? null,
+          });
+          return toPostDto(row);
+        } catch (err) {
+          if (isUniqueViolation(err, 'posts_tenant_slug_key')) throw slugTaken();
+          throw err;
+        }
+      }),
+
+    get: (ctx, idOrSlug) =>
+      inTenant(db, ctx, 'posts:read', async (tx) => {
+        const row = UUID.test(idOrSlug)
+          ? await repo.findById(tx, ctx.tenantId, idOrSlug)
+          : await repo.findBySlug(tx, ctx.tenantId, idOrSlug);
+        if (!row) throw notFound('Post');
+        return toPostDto(row);
+      }),
+
+    list: (ctx, q) =>
+      inTenant(db, ctx, 'posts:read', async (tx) => {
+        const rows = await repo.listPosts(tx, ctx.tenantId, {
+          limit: q.limit,
+          status: q.status,
+          authorId: q.author,
+          sort: q.sort,
+          after: q.cursor ? decodeCursor(q.cursor) : undefined,
+        });
+        const more = rows.length > q.limit;
+        const pageRows = more ? rows.slice(0, q.limit) : rows;
+        const last = pageRows[pageRows.length - 1];
+        return { data: pageRows.map(toPostDto), nextCursor: more && last ? encodeCursor(last, q.sort) : null };
+      }),
+
+    update: (ctx, id, patch, version) =>
+      inTenant(db, ctx, 'posts:read', async (tx, role) => {
+        if (version === undefined) {
+          throw badRequest('version_required', 'Send the version you read, as "version" in the body or If-Match');
+        }
+        const post = await loadForWrite(tx, ctx, role, id, 'posts:update', version);
+        try {
+          const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, patch);
+          if (!row) throw stale(post.version + 1);
+          return toPostDto(row);
+        } catch (err) {
+          if (isUniqueViolation(err, 'posts_tenant_slug_key')) throw slugTaken();
+          throw err;
+        }
+      }),
+
+    publish: (ctx, id, version) => transition(ctx, id, 'published', version),
+    unpublish: (ctx, id, version) => transition(ctx, id, 'draft', version),
+    archive: (ctx, id, version) => transition(ctx, id, 'archived', version),
+
+    remove: (ctx, id, version) =>
+      inTenant(db, ctx, 'posts:read', async (tx, role) => {
+        const post = await loadForWrite(tx, ctx, role, id, 'posts:delete', version);
+        if (!(await repo.deleteIfVersion(tx, ctx.tenantId, id, post.version))) throw stale(post.version + 1);
+      }),
+  };
+}

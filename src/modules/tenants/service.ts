@@ -1,0 +1,139 @@
+import type { Database, TenantContext } from '../../platform/db/index.js';
+import type { MemberRole, TenantSettings } from '../../platform/db/schema.js';
+import { conflict, forbidden, isUniqueViolation, notFound, unprocessable } from '../../shared/errors.js';
+import { inTenant } from '../../shared/tenant-scope.js';
+import * as repo from './repository.js';
+
+export interface UserDirectory {
+  findUserIdByEmail(email: string): Promise<string | undefined>;
+}
+
+const iso = (d: Date) => d.toISOString();
+const toTenantDto = (t: {
+  id: string;
+  name: string;
+  slug: string;
+  settings: TenantSettings;
+  createdAt: Date;
+  updatedAt: Date;
+}) => ({
+  id: t.id,
+  name: t.name,
+  slug: t.slug,
+  settings: t.settings,
+  createdAt: iso(t.createdAt),
+  updatedAt: iso(t.updatedAt),
+});
+
+export function createTenantsService(deps: { db: Database; users: UserDirectory }) {
+  const { db } = deps;
+
+  /**
+   * Owner and admin manage members, but only an owner touches an owner (grants, demotes or
+   * removes one), and a tenant never loses its last owner. Members may always leave.
+   */
+  async function changeMember(ctx: TenantContext, userId: string, next: MemberRole | null) {
+    const leaving = next === null && userId === ctx.userId;
+    return inTenant(db, ctx, leaving ? null : 'members:manage', async (tx, actorRole) => {
+      const owners = await repo.lockOwners(tx, ctx.tenantId);
+      const target = await repo.getMembership(tx, ctx.tenantId, userId);
+      if (!target) throw notFound('Member');
+      const touchesOwner = target.role === 'owner' || next === 'owner';
+      if (touchesOwner && actorRole !== 'owner' && !leaving) {
+        throw forbidden('Only an owner can grant, change or remove the owner role');
+      }
+      if (target.role === 'owner' && next !== 'owner' && owners.length <= 1) {
+        throw unprocessable('last_owner', 'A tenant must keep at least one owner; make someone else owner first');
+      }
+      if (next === null) await repo.deleteMembership(tx, ctx.tenantId, userId);
+      else await repo.setRole(tx, ctx.tenantId, userId, next);
+    });
+  }
+
+  return {
+    async create(userId: string, input: { name: string; slug: string }) {
+      try {
+        const tenant = await db.transaction((tx) =>
+          repo.insertTenantWithOwner(tx, { name: input.name, slug: input.slug, ownerId: userId }),
+        );
+        return toTenantDto(tenant);
+      } catch (err) {
+        if (isUniqueViolation(err, 'tenants_slug_key')) throw conflict('slug_taken', 'This slug is already taken');
+        throw err;
+      }
+    },
+
+    async listMine(userId: string) {
+      const rows = await repo.listTenantsOfUser(db.system, userId);
+      return rows.map((r) => ({ ...toTenantDto(r), role: r.role }));
+    },
+
+    findIdBySlug: (slug: string) => repo.findTenantIdBySlug(db.system, slug),
+
+    get: (ctx: TenantContext) =>
+      inTenant(db, ctx, 'tenant:read', async (tx, role) => {
+        const t = await repo.getTenant(tx, ctx.tenantId);
+        if (!t) throw notFound('Tenant');
+        return { ...toTenantDto(t), role };
+      }),
+
+    updateSettings: (ctx: TenantContext, settings: TenantSettings) =>
+      inTenant(db, ctx, 'tenant:update', async (tx) => {
+        const t = await repo.updateSettings(tx, ctx.tenantId, settings);
+        if (!t) throw notFound('Tenant');
+        return toTenantDto(t);
+      }),
+
+    usage: (ctx: TenantContext) =>
+      inTenant(db, ctx, 'tenant:usage', async (tx) => ({
+        ...(await repo.usage(tx, ctx.tenantId)),
+        // Media arrives with uploads; counted here from then on.
+        mediaBytes: 0,
+      })),
+
+    listMembers: (ctx: TenantContext) =>
+      inTenant(db, ctx, 'members:read', async (tx) =>
+        (await repo.listMembers(tx, ctx.tenantId)).map((m) => ({ ...m, joinedAt: iso(m.joinedAt) })),
+      ),
+
+    /**
+     * Adds an existing account at once; an unknown email gets a pending invitation that
+     * becomes a membership when that email registers.
+     */
+    async invite(ctx: TenantContext, input: { email: string; role: MemberRole }) {
+      const existingUserId = await deps.users.findUserIdByEmail(input.email);
+      return inTenant(db, ctx, 'members:manage', async (tx, actorRole) => {
+        if (input.role === 'owner' && actorRole !== 'owner') {
+          throw forbidden('Only an owner can grant the owner role');
+        }
+        if (existingUserId) {
+          const added = await repo.insertMembership(tx, ctx.tenantId, existingUserId, input.role);
+          if (!added) throw conflict('already_member', 'This person is already a member');
+          return { status: 'added' as const, userId: existingUserId, email: input.email, role: input.role };
+        }
+        const inv = await repo.upsertInvitation(tx, {
+          tenantId: ctx.tenantId,
+          email: input.email,
+          role: input.role,
+          invitedBy: ctx.userId,
+        });
+        return { status: 'invited' as const, invitationId: inv.id, email: inv.email, role: inv.role };
+      });
+    },
+
+    changeRole: (ctx: TenantContext, userId: string, role: MemberRole) => changeMember(ctx, userId, role),
+    removeMember: (ctx: TenantContext, userId: string) => changeMember(ctx, userId, null),
+
+    listInvitations: (ctx: TenantContext) =>
+      inTenant(db, ctx, 'members:manage', async (tx) =>
+        (await repo.listInvitations(tx, ctx.tenantId)).map((i) => ({ ...i, createdAt: iso(i.createdAt) })),
+      ),
+
+    revokeInvitation: (ctx: TenantContext, id: string) =>
+      inTenant(db, ctx, 'members:manage', async (tx) => {
+        if (!(await repo.deleteInvitation(tx, ctx.tenantId, id))) throw notFound('Invitation');
+      }),
+  };
+}
+
+export type TenantsService = ReturnType<typeof createTenantsService>;

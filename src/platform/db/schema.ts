@@ -1,0 +1,161 @@
+// Timestamps have millisecond precision so they round-trip exactly through JavaScript Dates (cursors).
+import { sql } from 'drizzle-orm';
+import {
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/*
+ * Every tenant-owned table carries tenant_id, and its primary key, unique keys and foreign
+ * keys lead with it, so the schema can be distributed by tenant (Citus) unchanged.
+ * `users` and `refresh_tokens` are global (a person can belong to several organizations);
+ * they never run under the tenant role. Row-level security lives in drizzle/0001_*.sql.
+ */
+
+export const memberRoles = ['owner', 'admin', 'editor', 'author', 'viewer'] as const;
+export type MemberRole = (typeof memberRoles)[number];
+export const memberRole = pgEnum('member_role', memberRoles);
+
+export const postStatuses = ['draft', 'published', 'archived'] as const;
+export type PostStatus = (typeof postStatuses)[number];
+export const postStatus = pgEnum('post_status', postStatuses);
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
+};
+
+export interface TenantSettings {
+  title?: string;
+  description?: string;
+  lang?: string;
+  timezone?: string;
+}
+
+export const tenants = pgTable('tenants', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  slug: text('slug').notNull().unique('tenants_slug_key'),
+  settings: jsonb('settings').$type<TenantSettings>().notNull().default({}),
+  ...timestamps,
+});
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Stored lower-cased; unique. */
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('users_email_key').on(t.email)],
+);
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: memberRole('role').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    primaryKey({ name: 'memberships_pkey', columns: [t.tenantId, t.userId] }),
+    index('memberships_user_id_idx').on(t.userId),
+    index('memberships_tenant_role_idx').on(t.tenantId, t.role),
+  ],
+);
+
+export const invitations = pgTable(
+  'invitations',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    email: text('email').notNull(),
+    role: memberRole('role').notNull(),
+    invitedBy: uuid('invited_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamps.createdAt,
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date', precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: 'invitations_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('invitations_tenant_email_pending_key').on(t.tenantId, t.email).where(sql`accepted_at IS NULL`),
+    index('invitations_email_idx').on(t.email),
+    index('invitations_invited_by_idx').on(t.invitedBy),
+  ],
+);
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** All tokens descended from one login share a family; reuse of a rotated one revokes it. */
+    familyId: uuid('family_id').notNull(),
+    /** SHA-256 of the token: the token itself is never stored. */
+    tokenHash: text('token_hash').notNull(),
+    /** Tenant the session was opened for (the `tid` claim of its access tokens), if any. */
+    tenantId: uuid('tenant_id'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull(),
+    createdAt: timestamps.createdAt,
+    rotatedAt: timestamp('rotated_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date', precision: 3 }),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
+    index('refresh_tokens_user_id_idx').on(t.userId),
+    index('refresh_tokens_family_id_idx').on(t.familyId),
+    index('refresh_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+export const posts = pgTable(
+  'posts',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    authorId: uuid('author_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    title: text('title').notNull(),
+    slug: text('slug').notNull(),
+    body: text('body').notNull(),
+    excerpt: text('excerpt'),
+    status: postStatus('status').notNull().default('draft'),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    version: integer('version').notNull().default(1),
+    ...timestamps,
+  },
+  (t) => [
+    primaryKey({ name: 'posts_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('posts_tenant_slug_key').on(t.tenantId, t.slug),
+    // The list queries: newest first, optionally by status or author, or by publication date.
+    index('posts_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index('posts_tenant_status_created_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
+    index('posts_tenant_author_created_idx').on(t.tenantId, t.authorId, t.createdAt.desc(), t.id.desc()),
+    index('posts_tenant_published_idx').on(t.tenantId, t.publishedAt.desc().nullsLast(), t.id.desc()),
+    index('posts_tenant_status_published_idx').on(t.tenantId, t.status, t.publishedAt.desc().nullsLast(), t.id.desc()),
+    // For the author foreign key (deleting or merging a user).
+    index('posts_author_id_idx').on(t.authorId),
+  ],
+);
