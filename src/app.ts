@@ -11,6 +11,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
+import type { DestinationStream } from 'pino';
 import type { Container } from './composition.js';
 import type { Config } from './config.js';
 import { authentication } from './modules/auth/plugin.js';
@@ -30,12 +31,14 @@ export interface BuildAppOptions {
   container: Container;
   /** Overrides the configured logger (tests pass `false`). */
   logger?: FastifyServerOptions['logger'];
+  /** Where the configured logger writes (default stdout); tests read what it wrote. */
+  logStream?: DestinationStream;
 }
 
 /** The whole boot order in one place: external plugins, our support plugins, routes, handlers. */
-export async function buildApp({ config, container, logger }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, container, logger, logStream }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger ?? loggerOptions(config),
+    logger: logger ?? loggerOptions(config, logStream),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     // Our own id unless the caller sent a well-formed one (it then ties their logs to ours).
