@@ -20,7 +20,7 @@ import { healthRoutes } from './modules/health/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
-import { errorHandler } from './platform/http/error-handler.js';
+import { errorHandler, frameworkErrors } from './platform/http/error-handler.js';
 import { loggerOptions } from './platform/logging/logger.js';
 import { AppError } from './shared/errors.js';
 
@@ -47,6 +47,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -61,6 +62,8 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   await app.register(cors, {
     origin: config.corsOrigins.length ? config.corsOrigins : false,
     credentials: true,
+    // @fastify/cors 11 allows only GET, HEAD and POST by default; the API also takes these.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: [
       'x-request-id',
       'etag',

@@ -101,3 +101,34 @@ export async function createPost(
     body: string;
   };
 }
+
+/** Moves `post` to another status as `user` (publish, unpublish or archive); returns the post. */
+export async function transitionPost(
+  app: FastifyInstance,
+  tenant: TestTenant,
+  user: TestUser,
+  postId: string,
+  action: 'publish' | 'unpublish' | 'archive',
+) {
+  const res = await app.inject({ method: 'POST', url: `/api/v1/posts/${postId}/${action}`, headers: tenant.as(user) });
+  if (res.statusCode !== 200) throw new Error(`${action} failed: ${res.statusCode} ${res.body}`);
+  return res.json().data as { id: string; status: string; version: number; publishedAt: string | null };
+}
+
+/** A pending invitation of an email with no account yet (sent by the owner unless `by` is given). */
+export async function createInvitation(
+  app: FastifyInstance,
+  tenant: TestTenant,
+  role: MemberRole,
+  over: { email?: string; by?: TestUser } = {},
+): Promise<{ id: string; email: string; role: MemberRole }> {
+  const email = over.email ?? `invitee-${unique()}@example.com`;
+  const res = await app.inject({
+    method: 'POST',
+    url: `/api/v1/tenants/${tenant.id}/members`,
+    headers: (over.by ?? tenant.owner).auth,
+    payload: { email, role },
+  });
+  if (res.statusCode !== 202) throw new Error(`invite failed: ${res.statusCode} ${res.body}`);
+  return { id: res.json().data.invitationId, email, role };
+}

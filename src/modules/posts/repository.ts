@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, like, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, isNull, like, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
 import { type PostStatus, posts } from '../../platform/db/schema.js';
 
@@ -26,6 +26,10 @@ export async function insertPost(
 export const findById = async (tx: Executor, tenantId: string, id: string) =>
   (await tx.select().from(posts).where(byId(tenantId, id)).limit(1))[0];
 
+/** findById that also locks the row to the end of the transaction: writers of one post take turns. */
+export const findByIdForUpdate = async (tx: Executor, tenantId: string, id: string) =>
+  (await tx.select().from(posts).where(byId(tenantId, id)).limit(1).for('update'))[0];
+
 export const findBySlug = async (tx: Executor, tenantId: string, slug: string) =>
   (
     await tx
@@ -44,7 +48,11 @@ export const slugsLike = async (tx: Executor, tenantId: string, base: string) =>
       .where(and(eq(posts.tenantId, tenantId), like(posts.slug, `${base.replace(/[%_\\]/g, '\\$&')}%`)))
   ).map((r) => r.slug);
 
-/** Newest first, keyset-paginated; fetches one extra row to know whether a next page exists. */
+/**
+ * Newest first, keyset-paginated; fetches one extra row to know whether a next page exists.
+ * ORDER BY spells `desc nulls last` to match the indexes (drizzle-kit made them DESC NULLS LAST;
+ * plain `desc` means NULLS FIRST, which no index can serve, so every page sorted the tenant).
+ */
 export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
   const where: (SQL | undefined)[] = [eq(posts.tenantId, tenantId)];
   if (f.status) where.push(eq(posts.status, f.status));
@@ -56,7 +64,7 @@ export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
       .select()
       .from(posts)
       .where(and(...where))
-      .orderBy(desc(posts.createdAt), desc(posts.id))
+      .orderBy(sql`${posts.createdAt} desc nulls last`, sql`${posts.id} desc nulls last`)
       .limit(f.limit + 1);
   }
   // published_at is null for drafts: they sort last, by id.
@@ -74,7 +82,7 @@ export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
     .select()
     .from(posts)
     .where(and(...where))
-    .orderBy(sql`${posts.publishedAt} desc nulls last`, desc(posts.id))
+    .orderBy(sql`${posts.publishedAt} desc nulls last`, sql`${posts.id} desc nulls last`)
     .limit(f.limit + 1);
 }
 

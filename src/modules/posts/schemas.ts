@@ -29,7 +29,8 @@ export const updatePostBody = z
   })
   .strict();
 
-export const transitionBody = z.object({ version: version.optional() }).strict().optional();
+// No body at all is fine (Fastify hands the validator null then), as is `{}` or `{ version }`.
+export const transitionBody = z.object({ version: version.optional() }).strict().nullish();
 
 export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -34,7 +34,11 @@ function decodeCursor(cursor: string): repo.ListFilter['after'] {
   try {
     const [value, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
     const date = value === null ? null : new Date(String(value));
-    if (typeof id !== 'string' || !UUID.test(id) || (date && Number.isNaN(date.getTime()))) throw new Error();
+    // Years 1–9999 only: a JavaScript date beyond them (±275760) is not a timestamp PostgreSQL takes.
+    const year = date?.getUTCFullYear();
+    if (typeof id !== 'string' || !UUID.test(id) || (year !== undefined && !(year >= 1 && year <= 9999))) {
+      throw new Error();
+    }
     return { value: date, id };
   } catch {
     throw badRequest('invalid_cursor', 'cursor is not one this API returned');
@@ -95,7 +99,8 @@ export function createPostsService(deps: { db: Database }): PostsService {
     action: 'posts:update' | 'posts:publish' | 'posts:delete',
     version: number | undefined,
   ) {
-    const post = await repo.findById(tx, ctx.tenantId, id);
+    // Locked: a concurrent writer waits, then sees this one's outcome (the new version, or no post).
+    const post = await repo.findByIdForUpdate(tx, ctx.tenantId, id);
     if (!post) throw notFound('Post');
     if (!canOnRecord(role, action, post.authorId === ctx.userId)) throw forbidden();
     if (version !== undefined && version !== post.version) throw stale(post.version);
@@ -120,7 +125,13 @@ export function createPostsService(deps: { db: Database }): PostsService {
   return {
     create: (ctx, input) =>
       inTenant(db, ctx, 'posts:create', async (tx) => {
-        const slug = input.slug ?? (await freeSlug(tx, ctx.tenantId, deriveSlug(input.title)));
+        let slug = input.slug;
+        if (slug === undefined) {
+          const base = deriveSlug(input.title);
+          // Concurrent creates deriving from the same base take turns, so they pick different numbers.
+          await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`${ctx.tenantId}/${base}`}, 0))`);
+          slug = await freeSlug(tx, ctx.tenantId, base);
+        }
         try {
           const row = await repo.insertPost(tx, {
             tenantId: ctx.tenantId,
@@ -139,9 +150,10 @@ export function createPostsService(deps: { db: Database }): PostsService {
 
     get: (ctx, idOrSlug) =>
       inTenant(db, ctx, 'posts:read', async (tx) => {
-        const row = UUID.test(idOrSlug)
-          ? await repo.findById(tx, ctx.tenantId, idOrSlug)
-          : await repo.findBySlug(tx, ctx.tenantId, idOrSlug);
+        // A slug may look like an id (hex and hyphens): an id that matches nothing is tried as a slug.
+        const row =
+          (UUID.test(idOrSlug) ? await repo.findById(tx, ctx.tenantId, idOrSlug) : undefined) ??
+          (await repo.findBySlug(tx, ctx.tenantId, idOrSlug));
         if (!row) throw notFound('Post');
         return toPostDto(row);
       }),

@@ -23,6 +23,7 @@ const fastifyCodes: Record<string, { status: number; code: string; message: stri
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: 'Request body is empty' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: 'Request body is not valid JSON' },
   FST_ERR_BAD_URL: { status: 400, code: 'bad_request', message: 'Malformed URL' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 400, code: 'bad_request', message: 'A path segment is too long' },
 };
 
 function toPayload(err: FastifyError | AppError | Error): ErrorPayload {
@@ -64,6 +65,16 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, p: Error
   error.requestId = request.id;
   // Serialized here: a route's response schema describes its success shapes only.
   return reply.code(p.status).type('application/json; charset=utf-8').serializer(JSON.stringify).send({ error });
+}
+
+/**
+ * Fastify's `frameworkErrors` option: the router's own errors (a malformed URL, an over-long path
+ * parameter) skip every hook and the error handler, so without this they had Fastify's default
+ * body and no x-request-id.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id);
+  return sendError(request, reply, toPayload(err));
 }
 
 /** One error handler and one not-found handler for the whole API. */

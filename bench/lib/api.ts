@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { postContent } from './seed.js';
+
+/** A signed-in benchmark user and the tenant it owns, created through Quire's own HTTP API. */
+export interface Account {
+  email: string;
+  password: string;
+  userId: string;
+  tenantId: string;
+  accessToken: string;
+  /** When the access token was issued (ms since epoch): tokens last 15 minutes. */
+  issuedAt: number;
+  /** Posts created through the API (the rest of the seed goes in with SQL). */
+  postIds: string[];
+}
+
+interface CallOptions {
+  token?: string;
+  tenantId?: string;
+  body?: unknown;
+  expect?: number;
+}
+
+/** One JSON request to Quire; throws unless the status is `expect` (default 200). */
+export async function call<T = unknown>(origin: string, method: string, path: string, opts: CallOptions = {}) {
+  const headers: Record<string, string> = {};
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.tenantId) headers['x-tenant-id'] = opts.tenantId;
+  const res = await fetch(origin + path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  const expect = opts.expect ?? 200;
+  if (res.status !== expect) {
+    throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 300)}`);
+  }
+  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : null) as T };
+}
+
+type LoginResult = { data: { accessToken: string; user: { id: string } } };
+
+export async function login(origin: string, email: string, password: string) {
+  const { json } = await call<LoginResult>(origin, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  return { accessToken: json.data.accessToken, userId: json.data.user.id, issuedAt: Date.now() };
+}
+
+/** Signs in again when the access token is older than `maxAgeMs` (default 10 minutes). */
+export async function refreshIfOld(origin: string, account: Account, maxAgeMs = 10 * 60_000): Promise<boolean> {
+  if (Date.now() - account.issuedAt < maxAgeMs) return false;
+  Object.assign(account, await login(origin, account.email, account.password));
+  return true;
+}
+
+/** Register, sign in, create a tenant, and create `apiPosts` posts through the API. */
+export async function createAccount(origin: string, apiPosts: number): Promise<Account> {
+  const id = randomBytes(4).toString('hex');
+  const email = `bench-${id}@example.com`;
+  const password = `bench-password-${randomBytes(8).toString('hex')}`;
+  await call(origin, 'POST', '/api/v1/auth/register', {
+    body: { email, password, name: 'Bench Owner' },
+    expect: 201,
+  });
+  const session = await login(origin, email, password);
+  const tenant = await call<{ data: { id: string } }>(origin, 'POST', '/api/v1/tenants', {
+    token: session.accessToken,
+    body: { name: 'Bench Publication', slug: `bench-${id}` },
+    expect: 201,
+  });
+  const account: Account = { email, password, ...session, tenantId: tenant.json.data.id, postIds: [] };
+  for (let i = 0; i < apiPosts; i++) {
+    const post = await call<{ data: { id: string } }>(origin, 'POST', '/api/v1/posts', {
+      token: account.accessToken,
+      tenantId: account.tenantId,
+      body: postContent(i),
+      expect: 201,
+    });
+    account.postIds.push(post.json.data.id);
+  }
+  return account;
+}

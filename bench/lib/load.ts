@@ -1,0 +1,118 @@
+import autocannon, { type Instance, type RequestSpec } from 'autocannon';
+
+/** One benchmark case: a request (or a request factory) against one server. */
+export interface Case {
+  name: string;
+  /** e.g. `GET /api/v1/posts?limit=20`. */
+  label: string;
+  /** Base URL of the server, e.g. `http://127.0.0.1:4000`. */
+  origin: string;
+  path: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** A fresh body per request (e.g. a unique title); implies `content-type: application/json`. */
+  body?: () => string;
+  /** Runs after each measurement of this case (e.g. to undo what a write case added). */
+  after?: () => Promise<void>;
+}
+
+/** One timed run of one case. Latencies in milliseconds, from our own sub-millisecond timings. */
+export interface Sample {
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  /** autocannon's own (whole-millisecond) percentiles, for reference. */
+  autocannonP50: number;
+  autocannonP99: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationS: number;
+  statusCodes: Record<string, number>;
+  /** CPU time per completed request, in microseconds: the server process, and its PostgreSQL backends. */
+  cpuUsPerReq?: { server: number | null; db: number | null };
+}
+
+export interface LoadOptions {
+  durationS: number;
+  connections: number;
+}
+
+let active: Instance | undefined;
+
+/** Stops the run in progress, if any (SIGINT). autocannon then resolves with what it has. */
+export function stopActiveLoad(): void {
+  active?.stop();
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Loads one case for `durationS` seconds with `connections` keep-alive connections (no
+ * pipelining) and returns throughput (2xx per second) and latency percentiles of 2xx responses.
+ * Bounded: autocannon stops by itself when the duration is up.
+ */
+export async function runLoad(c: Case, opts: LoadOptions): Promise<Sample> {
+  const headers = { ...c.headers, ...(c.body && { 'content-type': 'application/json' }) };
+  const makeBody = c.body;
+  const request: RequestSpec = { method: c.method ?? 'GET', path: c.path, headers };
+  if (makeBody) request.setupRequest = (req) => ({ ...req, body: makeBody() });
+
+  const latencies: number[] = [];
+  const instance = autocannon({
+    url: c.origin,
+    connections: opts.connections,
+    duration: opts.durationS,
+    timeout: 10,
+    requests: [request],
+  });
+  active = instance;
+  instance.on('response', (_client, status, _bytes, ms) => {
+    if (status >= 200 && status < 300) latencies.push(ms);
+  });
+  try {
+    const r = await instance;
+    const sorted = Float64Array.from(latencies).sort();
+    const durationS = r.duration > 0 ? r.duration : opts.durationS;
+    return {
+      reqPerSec: r['2xx'] / durationS,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      autocannonP50: r.latency.p50,
+      autocannonP99: r.latency.p99,
+      ok: r['2xx'],
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      durationS,
+      statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, s]) => [code, s.count])),
+    };
+  } finally {
+    active = undefined;
+  }
+}
+
+/** Median of each figure across rounds (each figure on its own, as is usual for noisy machines). */
+export function summarize(samples: Sample[]) {
+  return {
+    reqPerSec: median(samples.map((s) => s.reqPerSec)),
+    p50: median(samples.map((s) => s.p50)),
+    p99: median(samples.map((s) => s.p99)),
+    serverCpuUs: median(samples.map((s) => s.cpuUsPerReq?.server ?? Number.NaN)),
+    dbCpuUs: median(samples.map((s) => s.cpuUsPerReq?.db ?? Number.NaN)),
+    failures: samples.reduce((n, s) => n + s.non2xx + s.errors + s.timeouts, 0),
+  };
+}

@@ -1,0 +1,86 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Sample, summarize } from './load.js';
+
+export interface CaseResult {
+  name: string;
+  label: string;
+  rounds: Sample[];
+  median: ReturnType<typeof summarize>;
+  /** req/s of this case divided by each baseline's (medians of the same run). */
+  ratios: { hello: number; rawPg: number };
+}
+
+const MiB = 1024 * 1024;
+export const mib = (bytes: number | null) => (bytes === null ? 'n/a' : `${Math.round(bytes / MiB)} MiB`);
+
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The results table: medians across rounds, ratios of req/s to both baselines, CPU time per
+ * request of the server process and of its PostgreSQL backends, and failed requests.
+ */
+export function formatTable(results: CaseResult[]): string {
+  const rows = results.map((r) => [
+    r.name,
+    r.label,
+    fixed(r.median.reqPerSec, 0),
+    fixed(r.median.p50, 2),
+    fixed(r.median.p99, 2),
+    fixed(r.ratios.hello, 2),
+    fixed(r.ratios.rawPg, 2),
+    fixed(r.median.serverCpuUs, 0),
+    fixed(r.median.dbCpuUs, 0),
+    String(r.median.failures),
+  ]);
+  const head = ['case', 'request', 'req/s', 'p50 ms', 'p99 ms', '×hello', '×raw-pg', 'node µs/req', 'pg µs/req'];
+  return table([...head, 'failed'], rows);
+}
+
+/** Per-round req/s, to show how much the machine wandered during the run. */
+export function formatRounds(results: CaseResult[]): string {
+  const rounds = Math.max(...results.map((r) => r.rounds.length));
+  const head = ['case', 'request', ...Array.from({ length: rounds }, (_, i) => `round ${i + 1}`)];
+  const rows = results.map((r) => [
+    r.name,
+    r.label,
+    ...Array.from({ length: rounds }, (_, i) => fixed(r.rounds[i]?.reqPerSec ?? Number.NaN, 0)),
+  ]);
+  return table(head, rows);
+}
+
+/**
+ * The goal: authenticated list req/s over the raw ceiling's (medians), with the same ratio
+ * within each round to show the spread, and the ratio of CPU per request (node + PostgreSQL),
+ * which a busy machine disturbs less than throughput.
+ */
+export function verdict(results: CaseResult[], goal: number) {
+  const list = results.find((r) => r.name === 'list');
+  const raw = results.find((r) => r.name === 'raw-pg');
+  if (!list || !raw) return { lines: [], summary: null };
+  const ratio = list.ratios.rawPg;
+  const perRound = list.rounds.map((s, i) => s.reqPerSec / (raw.rounds[i]?.reqPerSec ?? Number.NaN));
+  const cpu = (r: CaseResult) => r.median.serverCpuUs + r.median.dbCpuUs;
+  const cpuRatio = cpu(raw) / cpu(list);
+  const met = ratio >= goal;
+  const lines = [
+    `authenticated list / raw ceiling = ${fixed(ratio, 2)} (goal ≥ ${fixed(goal, 2)}): ${met ? 'met' : 'NOT met'}` +
+      ` (within each round: ${perRound.map((r) => fixed(r, 2)).join(', ')})`,
+  ];
+  if (Number.isFinite(cpuRatio)) {
+    lines.push(`CPU per request (node + pg), raw ceiling / authenticated list = ${fixed(cpuRatio, 2)}`);
+  }
+  return { lines, summary: { listOverRawPg: ratio, perRound, cpuRawOverList: cpuRatio, target: goal, met } };
+}
+
+export function writeJson(file: string, data: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+}

@@ -1,0 +1,226 @@
+/**
+ * `npm run bench`: Quire on a real PostgreSQL against two baselines measured in the same run
+ * (bare Fastify; bare Fastify + node-postgres running the same list query). See bench/README.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createAccount, refreshIfOld } from './lib/api.js';
+import { buildCases, CASE_NAMES, probe } from './lib/cases.js';
+import { cpuSpent, snapshot } from './lib/cpu.js';
+import { formatProfile, summarizeProfile } from './lib/cpuprofile.js';
+import { runLoad, type Sample, stopActiveLoad, summarize } from './lib/load.js';
+import { type Server, type StartOptions, startServer } from './lib/processes.js';
+import { RAW_LIST_SQL } from './lib/queries.js';
+import { type CaseResult, formatRounds, formatTable, mib, verdict, writeJson } from './lib/report.js';
+import { countPosts, createBenchDatabase, explain, insertPosts } from './lib/seed.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results');
+const POSTS = 1000;
+const API_POSTS = 5;
+const GOAL = 0.5;
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`${name} must be a number >= ${min} (got ${raw})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const settings = {
+  databaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+  durationS: envNumber('BENCH_DURATION_S', 5, 1),
+  rounds: Math.round(envNumber('BENCH_ROUNDS', 3, 1)),
+  connections: Math.round(envNumber('BENCH_CONNECTIONS', 10, 1)),
+  warmupS: envNumber('BENCH_WARMUP_S', 2, 0),
+  /** Comma-separated case names to run besides the two baselines (default: all). */
+  only: process.env.BENCH_CASES?.split(',').map((s) => s.trim()),
+  /** `1`: run Quire with --cpu-prof and print where its CPU time went. */
+  cpuProfile: process.env.BENCH_CPU_PROF === '1',
+};
+
+const unknownCases = settings.only?.filter((name) => !CASE_NAMES.includes(name)) ?? [];
+if (unknownCases.length) {
+  console.error(`BENCH_CASES: no case named ${unknownCases.join(', ')} (cases: ${CASE_NAMES.join(', ')})`);
+  process.exit(2);
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const redact = (url: string) => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+
+// --- cleanup, also on Ctrl-C: stop the load, stop the servers, drop the database ---
+const cleanups: Array<{ what: string; run: () => Promise<void> }> = [];
+let interrupted = 0;
+class Interrupted extends Error {}
+const checkpoint = () => {
+  if (interrupted) throw new Interrupted('interrupted');
+};
+// A terminal's Ctrl-C reaches npm and this process at once, and npm forwards it again: only a
+// signal more than 2 s after the first one skips the cleanup.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted && Date.now() - interrupted > 2_000) process.exit(130);
+    if (interrupted) return;
+    interrupted = Date.now();
+    log(`${signal}: stopping and cleaning up (send it again to exit at once)`);
+    stopActiveLoad();
+  });
+}
+async function cleanUp() {
+  for (const { what, run } of cleanups.splice(0).reverse()) {
+    await run().catch((err) => log(`cleanup (${what}) failed: ${err instanceof Error ? err.message : err}`));
+  }
+}
+
+async function start(opts: Omit<StartOptions, 'cwd'>): Promise<Server> {
+  const server = await startServer({ ...opts, cwd: ROOT });
+  cleanups.push({ what: `stop ${opts.name}`, run: () => server.stop() });
+  log(`${opts.name} is up: pid ${server.pid}, ${server.url}`);
+  return server;
+}
+
+async function main() {
+  const startedAt = new Date();
+  const loadAtStart = loadavg();
+  log(
+    `settings: ${settings.rounds} rounds × (${settings.warmupS} s warm-up + ${settings.durationS} s), ` +
+      `${settings.connections} connections; ${cpus().length} CPUs, load ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+
+  const db = await createBenchDatabase(settings.databaseUrl);
+  cleanups.push({ what: `drop database ${db.name}`, run: db.drop });
+  log(`database ${db.name} on ${redact(settings.databaseUrl)}`);
+  checkpoint();
+
+  const profileDir = join(RESULTS, 'cpu-profile');
+  if (settings.cpuProfile) rmSync(profileDir, { recursive: true, force: true });
+  const quire = await start({
+    name: 'quire',
+    script: 'src/main.ts',
+    readyPath: '/health/live',
+    nodeArgs: settings.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    env: {
+      NODE_ENV: 'production',
+      DATABASE_URL: db.url,
+      DATABASE_POOL_MAX: '10',
+      MIGRATE_ON_START: 'true',
+      JWT_SECRET: randomBytes(36).toString('base64url'),
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '100000000',
+      AUTH_RATE_LIMIT_MAX: '100000000',
+    },
+  });
+  checkpoint();
+  const rawPg = await start({
+    name: 'raw-pg',
+    script: 'bench/servers/raw-pg.ts',
+    readyPath: '/posts?tenant=00000000-0000-0000-0000-000000000000',
+    env: { NODE_ENV: 'production', DATABASE_URL: db.url, DATABASE_POOL_MAX: '10' },
+  });
+  const hello = await start({ name: 'hello', script: 'bench/servers/hello.ts', readyPath: '/', env: {} });
+  checkpoint();
+
+  const account = await createAccount(quire.url, API_POSTS);
+  await insertPosts(db.url, account.tenantId, account.userId, API_POSTS, POSTS - API_POSTS);
+  log(`seeded tenant ${account.tenantId}: ${await countPosts(db.url, account.tenantId)} posts`);
+  const plan = await explain(db.url, RAW_LIST_SQL, [account.tenantId]);
+  log(`raw-pg list plan: ${plan.filter((line) => !line.startsWith('Index Cond')).join(' / ')}`);
+  if (!plan.some((line) => line.startsWith('Index Scan'))) log('warning: the raw ceiling does not use an index');
+  const cases = buildCases({ quire, rawPg, hello }, account, db.url, settings.only);
+  await probe(cases);
+  const monitor = new pg.Client({ connectionString: db.url, application_name: 'quire-bench-monitor' });
+  await monitor.connect();
+  cleanups.push({ what: 'close monitor connection', run: () => monitor.end() });
+
+  const samples = new Map<string, Sample[]>(cases.map((c) => [c.name, []]));
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const c of cases) {
+      checkpoint();
+      // Access tokens last 15 minutes: sign in again when this one is older than 10.
+      if (await refreshIfOld(quire.url, account)) {
+        for (const k of cases) if (k.headers?.authorization) k.headers.authorization = `Bearer ${account.accessToken}`;
+      }
+      if (settings.warmupS > 0) await runLoad(c, { durationS: settings.warmupS, connections: settings.connections });
+      checkpoint();
+      const before = await snapshot(c.pid, monitor, db.name);
+      const s = await runLoad(c, { durationS: settings.durationS, connections: settings.connections });
+      checkpoint(); // an interrupted run's figures are not kept
+      const spent = cpuSpent(before, await snapshot(c.pid, monitor, db.name));
+      const perReq = (ms: number | null) => (ms === null ? null : (ms * 1000) / Math.max(1, s.ok + s.non2xx));
+      s.cpuUsPerReq = { server: perReq(spent.serverMs), db: perReq(spent.dbMs) };
+      await c.after?.();
+      samples.get(c.name)!.push(s);
+      log(
+        `round ${round}/${settings.rounds} ${c.name.padEnd(7)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s` +
+          `  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
+      );
+      if (s.non2xx + s.errors + s.timeouts > 0) {
+        log(
+          `  ${c.name}: ${s.non2xx} non-2xx, ${s.errors} errors, ${s.timeouts} timeouts; statuses ` +
+            `${JSON.stringify(s.statusCodes)}`,
+        );
+      }
+    }
+  }
+
+  const rss = { quire: quire.peakRss(), rawPg: rawPg.peakRss(), hello: hello.peakRss() };
+  const medianOf = (name: string) => summarize(samples.get(name)!);
+  const results: CaseResult[] = cases.map((c) => {
+    const median = medianOf(c.name);
+    const ratios = {
+      hello: median.reqPerSec / medianOf('hello').reqPerSec,
+      rawPg: median.reqPerSec / medianOf('raw-pg').reqPerSec,
+    };
+    return { name: c.name, label: c.label, rounds: samples.get(c.name)!, median, ratios };
+  });
+  const loadAtEnd = loadavg();
+
+  const out = [
+    `Quire benchmark, ${startedAt.toISOString()}: ${settings.rounds} round(s) × ${settings.durationS} s ` +
+      `(+${settings.warmupS} s warm-up), ${settings.connections} connections, ${cpus().length} CPUs, ` +
+      `load ${loadAtStart[0]!.toFixed(2)} → ${loadAtEnd[0]!.toFixed(2)}`,
+    '',
+    formatTable(results),
+    '',
+    formatRounds(results),
+    '',
+    `quire peak RSS: ${mib(rss.quire)} (baselines: raw-pg ${mib(rss.rawPg)}, hello ${mib(rss.hello)})`,
+  ];
+  const goal = verdict(results, GOAL);
+  out.push(...goal.lines);
+  console.log(out.join('\n'));
+
+  writeJson(join(RESULTS, 'latest.json'), {
+    startedAt,
+    finishedAt: new Date(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAtStart, loadAtEnd },
+    settings: { ...settings, databaseUrl: redact(settings.databaseUrl), posts: POSTS },
+    results,
+    peakRssBytes: rss,
+    goal: goal.summary,
+  });
+  log(`results written to ${join('bench', 'results', 'latest.json')}`);
+
+  if (settings.cpuProfile) {
+    await cleanUp(); // Quire writes its profile when it exits
+    const summary = summarizeProfile(profileDir);
+    console.log(summary ? `\n${formatProfile(summary)}` : `\nno CPU profile found in ${profileDir}`);
+  }
+}
+
+try {
+  await main();
+} catch (err) {
+  process.exitCode = err instanceof Interrupted ? 130 : 1;
+  if (!(err instanceof Interrupted)) console.error(err);
+} finally {
+  await cleanUp();
+}
+process.exit(process.exitCode ?? 0);

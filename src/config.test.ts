@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+/** Parses `env` alone (no .env file) and returns the error it throws, if any. */
+function failure(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env, '');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    expect(loadConfig({}, '')).toEqual({
+      env: 'development',
+      host: '0.0.0.0',
+      port: 3000,
+      dataDir: './data',
+      database: { url: undefined, poolMax: 10, migrateOnStart: true },
+      auth: {
+        jwtSecret: undefined,
+        issuer: 'quire',
+        audience: 'quire-api',
+        accessTokenTtlSeconds: 900,
+        refreshTokenTtlDays: 30,
+      },
+      baseHost: undefined,
+      corsOrigins: [],
+      bodyLimit: 1_048_576,
+      rateLimit: { max: 600, authMax: 30, windowMs: 60_000 },
+      trustProxy: false,
+      logLevel: 'info',
+      shutdownTimeoutMs: 10_000,
+    });
+  });
+
+  it('reads every variable it documents', () => {
+    const c = loadConfig(
+      {
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: '8080',
+        DATA_DIR: '/var/lib/quire',
+        DATABASE_URL: 'postgresql://app@db:5432/quire',
+        DATABASE_POOL_MAX: '25',
+        MIGRATE_ON_START: '0',
+        JWT_SECRET: 's'.repeat(32),
+        JWT_ISSUER: 'iss',
+        JWT_AUDIENCE: 'aud',
+        ACCESS_TOKEN_TTL_SECONDS: '60',
+        REFRESH_TOKEN_TTL_DAYS: '7',
+        BASE_HOST: 'Blog.Example.COM:8443',
+        CORS_ORIGINS: 'https://a.example',
+        BODY_LIMIT_BYTES: '2048',
+        RATE_LIMIT_MAX: '10',
+        AUTH_RATE_LIMIT_MAX: '3',
+        RATE_LIMIT_WINDOW_MS: '1000',
+        TRUST_PROXY: 'true',
+        LOG_LEVEL: 'silent',
+        SHUTDOWN_TIMEOUT_MS: '500',
+        SOMETHING_ELSE: 'ignored',
+      },
+      '',
+    );
+    expect(c).toEqual({
+      env: 'production',
+      host: '127.0.0.1',
+      port: 8080,
+      dataDir: '/var/lib/quire',
+      database: { url: 'postgresql://app@db:5432/quire', poolMax: 25, migrateOnStart: false },
+      auth: {
+        jwtSecret: 's'.repeat(32),
+        issuer: 'iss',
+        audience: 'aud',
+        accessTokenTtlSeconds: 60,
+        refreshTokenTtlDays: 7,
+      },
+      baseHost: 'blog.example.com:8443',
+      corsOrigins: ['https://a.example'],
+      bodyLimit: 2048,
+      rateLimit: { max: 10, authMax: 3, windowMs: 1000 },
+      trustProxy: true,
+      logLevel: 'silent',
+      shutdownTimeoutMs: 500,
+    });
+  });
+
+  it.each([
+    ['70000', 'Too big: expected number to be <=65535'],
+    ['-1', 'Too small'],
+    ['abc', 'expected number'],
+    ['3.5', 'expected int'],
+  ])('a bad PORT (%s) fails with one line naming PORT', (port, reason) => {
+    const err = failure({ PORT: port });
+    expect(err.message).not.toContain('\n');
+    expect(err.message.startsWith('Invalid configuration: PORT: ')).toBe(true);
+    expect(err.message).toContain(reason);
+  });
+
+  it('reports one variable in one line even when several are bad', () => {
+    const err = failure({ PORT: 'x', LOG_LEVEL: 'loud', BODY_LIMIT_BYTES: '1' });
+    expect(err.message).not.toContain('\n');
+    expect(err.message).toMatch(/^Invalid configuration: (PORT|LOG_LEVEL|BODY_LIMIT_BYTES): \S/);
+  });
+
+  it('production requires JWT_SECRET; elsewhere it may be absent', () => {
+    expect(failure({ NODE_ENV: 'production' }).message).toBe(
+      'Invalid configuration: JWT_SECRET: is required in production',
+    );
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) }, '').auth.jwtSecret).toBe('k'.repeat(32));
+    for (const NODE_ENV of ['development', 'test']) {
+      expect(loadConfig({ NODE_ENV }, '').auth.jwtSecret).toBeUndefined();
+    }
+  });
+
+  it('a short JWT_SECRET is refused anywhere, without echoing it', () => {
+    for (const NODE_ENV of ['production', 'development']) {
+      const err = failure({ NODE_ENV, JWT_SECRET: 'hunter2-secret' });
+      expect(err.message).toBe('Invalid configuration: JWT_SECRET: must be at least 32 characters');
+      expect(err.message).not.toContain('hunter2');
+    }
+  });
+
+  it('parses CORS_ORIGINS as comma-separated, trimmed, without empty entries', () => {
+    const origins = (v: string) => loadConfig({ CORS_ORIGINS: v }, '').corsOrigins;
+    expect(origins('https://a.example, https://b.example:8443 ,,')).toEqual([
+      'https://a.example',
+      'https://b.example:8443',
+    ]);
+    expect(origins('https://only.example')).toEqual(['https://only.example']);
+    expect(origins('')).toEqual([]);
+    expect(origins(' , ')).toEqual([]);
+  });
+
+  it('booleans are true/false/1/0 only', () => {
+    const trust = (v: string) => loadConfig({ TRUST_PROXY: v }, '').trustProxy;
+    expect([trust('true'), trust('1'), trust('false'), trust('0')]).toEqual([true, true, false, false]);
+    expect(failure({ MIGRATE_ON_START: 'yes' }).message).toMatch(/^Invalid configuration: MIGRATE_ON_START: /);
+  });
+
+  it.each([
+    ['NODE_ENV', 'staging'],
+    ['DATABASE_URL', 'mysql://db/quire'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['BASE_HOST', 'https://blog.example.com'],
+    ['BODY_LIMIT_BYTES', '1023'],
+    ['ACCESS_TOKEN_TTL_SECONDS', '10'],
+    ['RATE_LIMIT_WINDOW_MS', '999'],
+    ['LOG_LEVEL', 'verbose'],
+    ['HOST', ''],
+  ])('rejects %s=%s, naming it', (name, value) => {
+    expect(failure({ [name]: value }).message).toMatch(new RegExp(`^Invalid configuration: ${name}: \\S`));
+  });
+
+  describe('with a .env file', () => {
+    const keys = ['PORT', 'HOST', 'LOG_LEVEL'] as const;
+    const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+    let dir: string | undefined;
+    afterEach(() => {
+      for (const k of keys) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    const envFile = (text: string) => {
+      dir = mkdtempSync(join(tmpdir(), 'quire-config-'));
+      const file = join(dir, '.env');
+      writeFileSync(file, text);
+      return file;
+    };
+
+    it('reads it for process.env, real variables winning', () => {
+      for (const k of keys) delete process.env[k];
+      process.env.HOST = '10.0.0.1';
+      const file = envFile('PORT=4321\nHOST=192.168.0.1\nLOG_LEVEL=warn\n');
+      const c = loadConfig(process.env, file);
+      expect(c).toMatchObject({ port: 4321, host: '10.0.0.1', logLevel: 'warn' });
+    });
+
+    it('ignores it for an explicit source, and a missing file is no error', () => {
+      const file = envFile('PORT=4321\n');
+      expect(loadConfig({}, file).port).toBe(3000);
+      for (const k of keys) delete process.env[k];
+      expect(loadConfig(process.env, join(dir!, 'missing.env')).port).toBe(3000);
+    });
+  });
+});
