@@ -5,12 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { DestinationStream } from 'pino';
 import type { Container } from './composition.js';
 import type { Config } from './config.js';
@@ -21,6 +16,7 @@ import { postRoutes } from './modules/posts/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
 import { errorHandler, frameworkErrors } from './platform/http/error-handler.js';
+import { serializerCompiler } from './platform/http/serializer.js';
 import { loggerOptions } from './platform/logging/logger.js';
 import { AppError } from './shared/errors.js';
 
