@@ -4,6 +4,8 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { DestinationStream } from 'pino';
@@ -11,7 +13,10 @@ import type { Container } from './composition.js';
 import type { Config } from './config.js';
 import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { exportRoutes } from './modules/exports/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { queueDashboard } from './modules/jobs/dashboard.js';
+import { jobRoutes } from './modules/jobs/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
@@ -54,6 +59,17 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   });
 
   await app.register(errorHandler);
+  if (config.maxEventLoopDelayMs > 0) {
+    // Load shedding: while the event loop lags, answer 503 at once rather than queue more work.
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      pressureHandler: async (req, reply) => {
+        if (req.url.startsWith('/health/live')) return;
+        reply.header('retry-after', '5');
+        throw new AppError(503, 'overloaded', 'The server is overloaded; retry in a few seconds');
+      },
+    });
+  }
   await app.register(helmet, { global: true });
   await app.register(cors, {
     origin: config.corsOrigins.length ? config.corsOrigins : false,
@@ -73,6 +89,11 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
     global: true,
     max: config.rateLimit.max,
     timeWindow: config.rateLimit.windowMs,
+    // With Redis every instance counts against the same limit; if Redis fails, requests pass
+    // rather than fail (the limiter is a guard, not a dependency).
+    ...(container.rateLimitRedis
+      ? { redis: container.rateLimitRedis, nameSpace: `${config.redis?.keyPrefix ?? 'quire'}:rl:`, skipOnError: true }
+      : {}),
     errorResponseBuilder: (_req, ctx) =>
       new AppError(429, 'rate_limited', `Too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
   });
@@ -106,8 +127,16 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       });
       await api.register(tenantRoutes, { tenants: services.tenants });
       await api.register(postRoutes, { posts: services.posts });
+      await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });
+      await api.register(exportRoutes, { exports: services.exports });
     },
     { prefix: '/api/v1' },
   );
+  if ('queues' in container.queue) {
+    await queueDashboard(app, {
+      queues: [...(container.queue.queues as Map<string, Queue>).values()],
+      auth: services.auth,
+    });
+  }
   return app;
 }

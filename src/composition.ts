@@ -1,22 +1,58 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
+import { registerDigestJobs } from './modules/digest/jobs.js';
+import { createExportsService, type ExportsService } from './modules/exports/service.js';
 import type { ReadinessCheck } from './modules/health/routes.js';
+import { registerMaintenanceJobs } from './modules/jobs/maintenance.js';
+import { createOutbox, createOutboxRelay, type OutboxRelay } from './modules/jobs/outbox.js';
+import { createJobPlatform, type JobPlatform } from './modules/jobs/platform.js';
+import { type QueueName, queueNames, queuePolicies } from './modules/jobs/queues.js';
+import { createJobsService, type JobsService } from './modules/jobs/service.js';
+import { registerMailJobs } from './modules/mail/jobs.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
+import { type Cache, createCache } from './platform/cache/index.js';
+import { createRedisTier } from './platform/cache/redis.js';
 import type { Database } from './platform/db/index.js';
 import { migratePglite, migratePostgres } from './platform/db/migrate.js';
 import { createPgDatabase } from './platform/db/pg.js';
 import { createPgliteDatabase } from './platform/db/pglite.js';
+import type { Mailer } from './platform/mail/index.js';
+import { createLogMailer } from './platform/mail/log.js';
+import { createSmtpMailer } from './platform/mail/smtp.js';
+import { createBullmqQueue } from './platform/queue/bullmq.js';
+import { type JobQueue, type QueueDefinition, startOnFirstUse } from './platform/queue/index.js';
+import { createPgBossQueue } from './platform/queue/pgboss.js';
+import { createRedis } from './platform/redis/index.js';
+import { createBreaker } from './platform/resilience/breaker.js';
 
 export interface Container {
   db: Database;
-  services: { auth: AuthService; tenants: TenantsService; posts: PostsService };
+  redis?: Redis;
+  /** A fail-fast connection for the rate limiter (requests never wait on Redis). */
+  rateLimitRedis?: Redis;
+  cache: Cache;
+  queue: JobQueue;
+  mailer: Mailer;
+  jobs: JobPlatform;
+  relay: OutboxRelay;
+  services: {
+    auth: AuthService;
+    tenants: TenantsService;
+    posts: PostsService;
+    jobs: JobsService;
+    exports: ExportsService;
+  };
   readinessChecks: ReadinessCheck[];
+  /** Starts the job consumers and the outbox relay in this process. */
+  startWorkers(queues?: readonly QueueName[]): Promise<void>;
+  /** Ordered: workers (running jobs finish or go back), relay, queue, cache, Redis, database. */
   close(): Promise<void>;
 }
 
@@ -49,23 +85,147 @@ function jwtSecret(config: Config): string {
   }
 }
 
+export const queueDefinitions: QueueDefinition[] = queueNames.map((name) => ({ name, ...queuePolicies[name] }));
+
+/** BullMQ when Redis is configured; otherwise pg-boss on the app's own database (PGlite included). */
+export function createQueue(config: Config, db: Database): JobQueue {
+  const retentionMs = config.workers.retentionDays * 86_400_000;
+  if (config.redis) {
+    return createBullmqQueue({
+      redisUrl: config.redis.url,
+      prefix: `${config.redis.keyPrefix}:jobs`,
+      queues: queueDefinitions,
+      retentionMs,
+    });
+  }
+  // pg-boss runs its SQL through the app's own pool (or PGlite's one connection).
+  return createPgBossQueue({
+    queues: queueDefinitions,
+    retentionMs,
+    pollIntervalMs: config.workers.pollIntervalMs,
+    db: { executeSql: (text, values) => db.query(text, values) },
+  });
+}
+
 /** The composition root: picks adapters from config and hands them to the modules. */
-export async function createContainer(config: Config, opts: { db?: Database; log?: Logger } = {}): Promise<Container> {
+export async function createContainer(
+  config: Config,
+  opts: { db?: Database; log?: Logger; relayHooks?: { onEnqueued?: (ids: number[]) => void | Promise<void> } } = {},
+): Promise<Container> {
+  // A database handed in (tests, scripts) belongs to the caller, who closes it.
+  const ownsDb = !opts.db;
   const db = opts.db ?? (await openDatabase(config));
   const log = opts.log ?? pino({ level: config.logLevel });
+  // Request-path connections fail fast while Redis is away: the cache falls back to the
+  // source and the rate limiter lets requests through, instead of requests hanging.
+  const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 };
+  const redis = config.redis ? createRedis(config.redis.url, failFast) : undefined;
+  const rateLimitRedis = config.redis
+    ? createRedis(config.redis.url, { ...failFast, connectionName: 'quire-ratelimit' })
+    : undefined;
+
+  const cache = createCache({
+    shared:
+      redis && config.redis
+        ? createRedisTier(redis, { url: config.redis.url, prefix: config.redis.keyPrefix })
+        : undefined,
+    l1MaxEntries: config.cache.l1MaxEntries,
+    l1TtlSeconds: config.cache.l1TtlSeconds,
+    defaultTtlSeconds: config.cache.ttlSeconds,
+    defaultStaleSeconds: Math.ceil(config.cache.ttlSeconds / 5),
+    onError: (err, where) => log.warn({ err, where }, 'cache: shared tier unavailable; using the source'),
+  });
+
+  const queue = startOnFirstUse(createQueue(config, db));
+  const mailer = config.mail.smtpUrl
+    ? createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, timeoutMs: config.outbound.timeoutMs })
+    : createLogMailer(log);
+  const smtpBreaker = createBreaker((m: Parameters<Mailer['send']>[0]) => mailer.send(m), {
+    name: 'smtp',
+    timeoutMs: config.outbound.timeoutMs,
+    resetMs: config.outbound.breakerResetMs,
+    onStateChange: (name, state) =>
+      (state === 'open' ? log.error : log.info).call(
+        log,
+        { event: 'breaker', breaker: name, state },
+        `circuit ${name} is ${state}`,
+      ),
+  });
+
+  const outbox = createOutbox();
+  const jobs = createJobPlatform({ db, queue, log, concurrency: config.workers.concurrency });
+  const relay = createOutboxRelay({
+    db,
+    queue: { ...queue, enqueue: (q, n, d, o) => jobs.enqueue(q as QueueName, n, d, o) },
+    log,
+    pollIntervalMs: config.workers.pollIntervalMs,
+    onEnqueued: opts.relayHooks?.onEnqueued,
+  });
+  outbox.onCommitted(() => relay.nudge());
+
   const tokens = createAccessTokens({
     secret: jwtSecret(config),
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   });
-  const auth = createAuthService({ db, tokens, refreshTokenTtlDays: config.auth.refreshTokenTtlDays, log });
-  const tenants = createTenantsService({ db, users: auth });
+  const auth = createAuthService({
+    db,
+    tokens,
+    refreshTokenTtlDays: config.auth.refreshTokenTtlDays,
+    log,
+    cache,
+    outbox,
+  });
+  const tenants = createTenantsService({ db, users: auth, cache, outbox });
   const posts = createPostsService({ db });
+  const exports = createExportsService({ db, jobs, dir: join(config.dataDir, 'exports') });
+  const send = (m: Parameters<Mailer['send']>[0]) => smtpBreaker.call(m);
+  registerMailJobs(jobs, { send, auth, publicUrl: config.publicUrl });
+  registerDigestJobs(jobs, { db, send, publicUrl: config.publicUrl, cron: config.workers.digestCron });
+  registerMaintenanceJobs(jobs, {
+    db,
+    auth,
+    log,
+    retentionMs: config.workers.retentionDays * 86_400_000,
+    cron: config.workers.maintenanceCron,
+  });
+
+  const readinessChecks: ReadinessCheck[] = [{ name: 'database', check: () => db.ping() }];
+  if (redis) readinessChecks.push({ name: 'redis', check: async () => void (await redis.ping()) });
+  if (queue.kind === 'bullmq') readinessChecks.push({ name: 'queue', check: () => queue.ping() });
+
+  let workersStarted = false;
+  let closed = false;
   return {
     db,
-    services: { auth, tenants, posts },
-    readinessChecks: [{ name: 'database', check: () => db.ping() }],
-    close: () => db.close(),
+    redis,
+    rateLimitRedis,
+    cache,
+    queue,
+    mailer,
+    jobs,
+    relay,
+    services: { auth, tenants, posts, jobs: createJobsService({ db, queue }), exports },
+    readinessChecks,
+    async startWorkers(queues = config.workers.queues) {
+      if (workersStarted) return;
+      workersStarted = true;
+      await jobs.start(queues);
+      relay.start();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await jobs.stop(config.shutdownTimeoutMs);
+      await relay.stop();
+      await queue.close();
+      smtpBreaker.shutdown();
+      await mailer.close();
+      await cache.close();
+      await redis?.quit().catch(() => redis.disconnect());
+      await rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect());
+      if (ownsDb) await db.close();
+    },
   };
 }

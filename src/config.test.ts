@@ -37,6 +37,21 @@ describe('loadConfig', () => {
       trustProxy: false,
       logLevel: 'info',
       shutdownTimeoutMs: 10_000,
+      redis: undefined,
+      workers: {
+        inline: true,
+        queues: ['email', 'media', 'digest', 'export', 'webhooks', 'maintenance'],
+        concurrency: {},
+        pollIntervalMs: 500,
+        retentionDays: 7,
+        digestCron: '0 8 * * 1',
+        maintenanceCron: '17 3 * * *',
+      },
+      mail: { smtpUrl: undefined, from: 'Quire <no-reply@quire.localhost>' },
+      publicUrl: 'http://localhost:3000',
+      outbound: { timeoutMs: 10_000, breakerResetMs: 30_000 },
+      cache: { ttlSeconds: 300, l1TtlSeconds: 30, l1MaxEntries: 10_000 },
+      maxEventLoopDelayMs: 1_000,
     });
   });
 
@@ -64,6 +79,24 @@ describe('loadConfig', () => {
         TRUST_PROXY: 'true',
         LOG_LEVEL: 'silent',
         SHUTDOWN_TIMEOUT_MS: '500',
+        REDIS_URL: 'rediss://:pw@cache:6380/2',
+        REDIS_KEY_PREFIX: 'blog_eu',
+        WORKERS: 'off',
+        WORKER_QUEUES: 'export, media',
+        QUEUE_CONCURRENCY: 'email=10,export=2',
+        QUEUE_POLL_INTERVAL_MS: '250',
+        JOB_RETENTION_DAYS: '14',
+        DIGEST_CRON: '0 9 * * 5',
+        MAINTENANCE_CRON: '0 4 * * *',
+        SMTP_URL: 'smtps://u:p@mail.example:465',
+        MAIL_FROM: 'Blog <blog@example.com>',
+        PUBLIC_URL: 'https://blog.example.com/',
+        OUTBOUND_TIMEOUT_MS: '2000',
+        BREAKER_RESET_MS: '5000',
+        CACHE_TTL_SECONDS: '60',
+        CACHE_L1_TTL_SECONDS: '5',
+        CACHE_L1_MAX_ENTRIES: '500',
+        MAX_EVENT_LOOP_DELAY_MS: '0',
         SOMETHING_ELSE: 'ignored',
       },
       '',
@@ -88,7 +121,33 @@ describe('loadConfig', () => {
       trustProxy: true,
       logLevel: 'silent',
       shutdownTimeoutMs: 500,
+      redis: { url: 'rediss://:pw@cache:6380/2', keyPrefix: 'blog_eu' },
+      workers: {
+        inline: false,
+        queues: ['export', 'media'],
+        concurrency: { email: 10, export: 2 },
+        pollIntervalMs: 250,
+        retentionDays: 14,
+        digestCron: '0 9 * * 5',
+        maintenanceCron: '0 4 * * *',
+      },
+      mail: { smtpUrl: 'smtps://u:p@mail.example:465', from: 'Blog <blog@example.com>' },
+      publicUrl: 'https://blog.example.com',
+      outbound: { timeoutMs: 2000, breakerResetMs: 5000 },
+      cache: { ttlSeconds: 60, l1TtlSeconds: 5, l1MaxEntries: 500 },
+      maxEventLoopDelayMs: 0,
     });
+  });
+
+  it.each([
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
+    [{ SMTP_URL: 'mail.example' }, 'SMTP_URL'],
+    [{ WORKERS: 'sometimes' }, 'WORKERS'],
+    [{ WORKER_QUEUES: 'email,sms' }, 'WORKER_QUEUES'],
+    [{ QUEUE_CONCURRENCY: 'email=0' }, 'QUEUE_CONCURRENCY'],
+    [{ QUEUE_CONCURRENCY: 'fax=3' }, 'QUEUE_CONCURRENCY'],
+  ])('rejects %o naming %s', (env, name) => {
+    expect(failure(env).message.startsWith(`Invalid configuration: ${name}`)).toBe(true);
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { type QueueName, queueNames } from './modules/jobs/queues.js';
 
 /**
  * Every environment variable Quire reads, parsed once at start-up. A bad value stops the
@@ -51,6 +52,64 @@ const envSchema = z
     TRUST_PROXY: bool.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+    /** Set → cache, rate limits, pub/sub and queues use Redis (BullMQ); unset → in-process + Postgres queue. */
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    /** Prefix of every Redis key Quire writes, so deployments can share a server. */
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,32}$/i)
+      .default('quire'),
+    /** `inline`: the API process also runs the job workers; `off`: run `npm run worker` separately. */
+    WORKERS: z.enum(['inline', 'off']).default('inline'),
+    /** Which queues a worker process serves (default all), e.g. `export` for a dedicated export worker. */
+    WORKER_QUEUES: csv.pipe(z.array(z.enum(queueNames))).optional(),
+    /** Per-queue concurrency overrides, e.g. `email=10,export=1`. */
+    QUEUE_CONCURRENCY: z
+      .string()
+      .transform((s, ctx) => {
+        const out: Partial<Record<QueueName, number>> = {};
+        for (const part of s
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean)) {
+          const [name, n] = part.split('=');
+          const count = Number(n);
+          if (!queueNames.includes(name as QueueName) || !Number.isInteger(count) || count < 1 || count > 1000) {
+            ctx.addIssue({ code: 'custom', message: `"${part}" is not <queue>=<1..1000> with a known queue` });
+            return z.NEVER;
+          }
+          out[name as QueueName] = count;
+        }
+        return out;
+      })
+      .default({}),
+    /** How often an idle Postgres-queue worker and the outbox relay look for work. */
+    QUEUE_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+    /** Finished jobs, processed-job keys and dispatched outbox rows older than this are purged. */
+    JOB_RETENTION_DAYS: z.coerce.number().int().min(1).max(365).default(7),
+    DIGEST_CRON: z.string().min(9).default('0 8 * * 1'),
+    MAINTENANCE_CRON: z.string().min(9).default('17 3 * * *'),
+    /** Set → mail goes out over SMTP (smtp:// or smtps://, credentials in the URL); unset → mail is logged. */
+    SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    MAIL_FROM: z.string().min(3).default('Quire <no-reply@quire.localhost>'),
+    /** Where people reach the API and its apps; used in links inside emails. */
+    PUBLIC_URL: z.url().optional(),
+    /** Outbound calls (SMTP, webhooks) time out after this and count towards opening the breaker. */
+    OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+    /** How long an open circuit breaker waits before letting one call through. */
+    BREAKER_RESET_MS: z.coerce.number().int().min(100).default(30_000),
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** The in-process layer's TTL: bounds how stale an instance can be if an invalidation is missed. */
+    CACHE_L1_TTL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+    CACHE_L1_MAX_ENTRIES: z.coerce.number().int().min(10).default(10_000),
+    /** Load shedding: 503 + Retry-After while the event loop lags more than this (0 = off). */
+    MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
@@ -81,6 +140,21 @@ export interface Config {
   trustProxy: boolean;
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  redis?: { url: string; keyPrefix: string };
+  workers: {
+    inline: boolean;
+    queues: QueueName[];
+    concurrency: Partial<Record<QueueName, number>>;
+    pollIntervalMs: number;
+    retentionDays: number;
+    digestCron: string;
+    maintenanceCron: string;
+  };
+  mail: { smtpUrl?: string; from: string };
+  publicUrl: string;
+  outbound: { timeoutMs: number; breakerResetMs: number };
+  cache: { ttlSeconds: number; l1TtlSeconds: number; l1MaxEntries: number };
+  maxEventLoopDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -124,5 +198,24 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX } : undefined,
+    workers: {
+      inline: e.WORKERS === 'inline',
+      queues: e.WORKER_QUEUES?.length ? e.WORKER_QUEUES : [...queueNames],
+      concurrency: e.QUEUE_CONCURRENCY,
+      pollIntervalMs: e.QUEUE_POLL_INTERVAL_MS,
+      retentionDays: e.JOB_RETENTION_DAYS,
+      digestCron: e.DIGEST_CRON,
+      maintenanceCron: e.MAINTENANCE_CRON,
+    },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT || 3000}`).replace(/\/$/, ''),
+    outbound: { timeoutMs: e.OUTBOUND_TIMEOUT_MS, breakerResetMs: e.BREAKER_RESET_MS },
+    cache: {
+      ttlSeconds: e.CACHE_TTL_SECONDS,
+      l1TtlSeconds: e.CACHE_L1_TTL_SECONDS,
+      l1MaxEntries: e.CACHE_L1_MAX_ENTRIES,
+    },
+    maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
   };
 }

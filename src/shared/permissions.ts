@@ -19,6 +19,9 @@ export const permissions = {
   'posts:publish:any': ['owner', 'admin', 'editor'],
   'posts:delete:own': ['owner', 'admin', 'editor', 'author'],
   'posts:delete:any': ['owner', 'admin', 'editor'],
+  'jobs:read': ['owner', 'admin'],
+  'jobs:retry': ['owner', 'admin'],
+  'exports:create': ['owner', 'admin'],
 } as const satisfies Record<string, readonly MemberRole[]>;
 
 export type Action = keyof typeof permissions;

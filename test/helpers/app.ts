@@ -25,6 +25,7 @@ export async function createTestApp(db: Database, env: Record<string, string> = 
   const config = testConfig(env);
   const container = await createContainer(config, { db });
   const app = await buildApp({ config, container, logger: false });
+  app.addHook('onClose', () => container.close());
   await app.ready();
   return app;
 }

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
 import { invitations, memberships, refreshTokens, tenants, users } from '../../platform/db/schema.js';
 
@@ -85,4 +85,25 @@ export async function revokeFamily(db: Executor, familyId: string): Promise<numb
     .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
     .returning({ id: refreshTokens.id });
   return rows.length;
+}
+
+/**
+ * Tokens that can no longer be used: expired, or revoked before `revokedBefore`. Rotated tokens
+ * stay until they expire, so a replayed one is still recognised and revokes its session.
+ */
+export async function deleteRefreshTokensBefore(db: Executor, revokedBefore: Date): Promise<number> {
+  const rows = await db
+    .delete(refreshTokens)
+    .where(or(lt(refreshTokens.expiresAt, sql`now()`), lt(refreshTokens.revokedAt, revokedBefore)))
+    .returning({ id: refreshTokens.id });
+  return rows.length;
+}
+
+export async function setPlatformAdmin(db: Executor, email: string, platformAdmin: boolean) {
+  const [row] = await db
+    .update(users)
+    .set({ platformAdmin, updatedAt: sql`now()` })
+    .where(eq(users.email, email))
+    .returning({ id: users.id });
+  return row?.id;
 }

@@ -31,6 +31,7 @@ export const loginResult = tokenPair.extend({ user: publicUser });
 
 export const meResult = z.object({
   user: publicUser.extend({ createdAt: z.iso.datetime() }),
+  platformAdmin: z.boolean().describe('Operates the deployment: sees every job and the queue dashboard'),
   memberships: z.array(
     z.object({
       tenantId: z.uuid(),

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor } from '../../platform/db/index.js';
 import { conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
+import type { Outbox } from '../jobs/outbox.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import * as repo from './repository.js';
 import { type AccessTokens, hashToken, newRefreshToken } from './tokens.js';
@@ -25,6 +27,8 @@ const toPublicUser = (u: { id: string; email: string; name: string }): PublicUse
   name: u.name,
 });
 
+const meKey = (userId: string) => `me:${userId}`;
+
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export function createAuthService(deps: {
@@ -32,8 +36,10 @@ export function createAuthService(deps: {
   tokens: AccessTokens;
   refreshTokenTtlDays: number;
   log: FastifyBaseLogger;
+  cache: Cache;
+  outbox: Outbox;
 }) {
-  const { db, tokens } = deps;
+  const { db, tokens, cache, outbox } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
 
   async function issue(
@@ -63,11 +69,20 @@ export function createAuthService(deps: {
       const email = normalizeEmail(input.email);
       const passwordHash = await hashPassword(input.password);
       try {
-        return await db.transaction(async (tx) => {
+        const created = await db.transaction(async (tx) => {
           const user = await repo.insertUser(tx, { email, name: input.name.trim(), passwordHash });
           await repo.acceptInvitations(tx, user.id, email);
+          // The welcome email commits with the account, or neither happens.
+          await outbox.record(tx, {
+            queue: 'email',
+            name: 'welcome',
+            payload: { userId: user.id },
+            idempotencyKey: `welcome:${user.id}`,
+          });
           return toPublicUser(user);
         });
+        outbox.committed();
+        return created;
       } catch (err) {
         if (isUniqueViolation(err, 'users_email_key')) {
           throw conflict('email_taken', 'An account with this email already exists');
@@ -114,12 +129,45 @@ export function createAuthService(deps: {
       if (known) await repo.revokeFamily(db.system, known.familyId);
     },
 
+    /** The caller and their memberships: read on most requests, so cached until they change. */
     async me(userId: string) {
-      const user = await repo.findUserById(db.system, userId);
-      if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
-      const memberships = await repo.listMembershipsOfUser(db.system, userId);
-      return { user: { ...toPublicUser(user), createdAt: user.createdAt.toISOString() }, memberships };
+      const me = await cache.getOrLoad(meKey(userId), async () => {
+        const user = await repo.findUserById(db.system, userId);
+        if (!user) return null;
+        const memberships = await repo.listMembershipsOfUser(db.system, userId);
+        return {
+          user: { ...toPublicUser(user), createdAt: user.createdAt.toISOString() },
+          platformAdmin: user.platformAdmin,
+          memberships,
+        };
+      });
+      if (!me) throw unauthorized('The account no longer exists', 'invalid_token');
+      return me;
     },
+
+    async isPlatformAdmin(userId: string): Promise<boolean> {
+      return (await this.me(userId)).platformAdmin;
+    },
+
+    /** Drops cached views of these users (memberships or roles changed) on every instance. */
+    async forgetUsers(...userIds: string[]) {
+      await cache.invalidate(...userIds.map(meKey));
+    },
+
+    /** Grants or revokes operator rights (`npm run admin:grant`); false if no such account. */
+    async setPlatformAdmin(email: string, platformAdmin: boolean): Promise<boolean> {
+      const id = await repo.setPlatformAdmin(db.system, normalizeEmail(email), platformAdmin);
+      if (id) await cache.invalidate(meKey(id));
+      return Boolean(id);
+    },
+
+    async getUser(userId: string): Promise<PublicUser | null> {
+      const user = await repo.findUserById(db.system, userId);
+      return user ? toPublicUser(user) : null;
+    },
+
+    /** Maintenance: refresh tokens that expired (or were revoked) before `before`. */
+    purgeRefreshTokens: (before: Date) => repo.deleteRefreshTokensBefore(db.system, before),
 
     async findUserIdByEmail(email: string): Promise<string | undefined> {
       return (await repo.findUserByEmail(db.system, normalizeEmail(email)))?.id;

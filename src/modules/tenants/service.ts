@@ -1,11 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import type { Cache } from '../../platform/cache/index.js';
 import type { Database, TenantContext } from '../../platform/db/index.js';
 import type { MemberRole, TenantSettings } from '../../platform/db/schema.js';
 import { conflict, forbidden, isUniqueViolation, notFound, unprocessable } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import type { Outbox } from '../jobs/outbox.js';
 import * as repo from './repository.js';
 
 export interface UserDirectory {
   findUserIdByEmail(email: string): Promise<string | undefined>;
+  /** Memberships changed: cached views of these users must go. */
+  forgetUsers(...userIds: string[]): Promise<void>;
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -25,8 +30,8 @@ const toTenantDto = (t: {
   updatedAt: iso(t.updatedAt),
 });
 
-export function createTenantsService(deps: { db: Database; users: UserDirectory }) {
-  const { db } = deps;
+export function createTenantsService(deps: { db: Database; users: UserDirectory; cache: Cache; outbox: Outbox }) {
+  const { db, users, cache } = deps;
 
   /**
    * Owner and admin manage members, but only an owner touches an owner (grants, demotes or
@@ -34,7 +39,7 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
    */
   async function changeMember(ctx: TenantContext, userId: string, next: MemberRole | null) {
     const leaving = next === null && userId === ctx.userId;
-    return inTenant(db, ctx, leaving ? null : 'members:manage', async (tx, actorRole) => {
+    await inTenant(db, ctx, leaving ? null : 'members:manage', async (tx, actorRole) => {
       const owners = await repo.lockOwners(tx, ctx.tenantId);
       const target = await repo.getMembership(tx, ctx.tenantId, userId);
       if (!target) throw notFound('Member');
@@ -48,6 +53,7 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
       if (next === null) await repo.deleteMembership(tx, ctx.tenantId, userId);
       else await repo.setRole(tx, ctx.tenantId, userId, next);
     });
+    await users.forgetUsers(userId);
   }
 
   return {
@@ -56,6 +62,7 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
         const tenant = await db.transaction((tx) =>
           repo.insertTenantWithOwner(tx, { name: input.name, slug: input.slug, ownerId: userId }),
         );
+        await users.forgetUsers(userId);
         return toTenantDto(tenant);
       } catch (err) {
         if (isUniqueViolation(err, 'tenants_slug_key')) throw conflict('slug_taken', 'This slug is already taken');
@@ -68,7 +75,18 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
       return rows.map((r) => ({ ...toTenantDto(r), role: r.role }));
     },
 
-    findIdBySlug: (slug: string) => repo.findTenantIdBySlug(db.system, slug),
+    /** Resolves a subdomain on every request, so cached; slugs never change and tenants are not deleted. */
+    async findIdBySlug(slug: string): Promise<string | undefined> {
+      const id = await cache.getOrLoad(
+        `tenant-slug:${slug}`,
+        async () => (await repo.findTenantIdBySlug(db.system, slug)) ?? null,
+        {
+          // An unknown slug is remembered briefly, so a flood of bad hosts does not reach the database.
+          ttlSeconds: 3_600,
+        },
+      );
+      return id ?? undefined;
+    },
 
     get: (ctx: TenantContext) =>
       inTenant(db, ctx, 'tenant:read', async (tx, role) => {
@@ -102,7 +120,7 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
      */
     async invite(ctx: TenantContext, input: { email: string; role: MemberRole }) {
       const existingUserId = await deps.users.findUserIdByEmail(input.email);
-      return inTenant(db, ctx, 'members:manage', async (tx, actorRole) => {
+      const result = await inTenant(db, ctx, 'members:manage', async (tx, actorRole) => {
         if (input.role === 'owner' && actorRole !== 'owner') {
           throw forbidden('Only an owner can grant the owner role');
         }
@@ -117,8 +135,20 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory 
           role: input.role,
           invitedBy: ctx.userId,
         });
+        const tenant = await repo.getTenant(tx, ctx.tenantId);
+        // Each invite sends one email; the key only stops a redelivery from sending it twice.
+        await deps.outbox.record(tx, {
+          queue: 'email',
+          name: 'invitation',
+          tenantId: ctx.tenantId,
+          payload: { email: inv.email, role: inv.role, tenantName: tenant?.name ?? '' },
+          idempotencyKey: `invitation:${inv.id}:${randomUUID()}`,
+        });
         return { status: 'invited' as const, invitationId: inv.id, email: inv.email, role: inv.role };
       });
+      if (result.status === 'added') await users.forgetUsers(result.userId);
+      else deps.outbox.committed();
+      return result;
     },
 
     changeRole: (ctx: TenantContext, userId: string, role: MemberRole) => changeMember(ctx, userId, role),

@@ -27,6 +27,11 @@ export interface Database {
   withTenant<T>(ctx: TenantContext, fn: (tx: Executor, role: MemberRole | null) => Promise<T>): Promise<T>;
   /** A system transaction (owner role, no tenant). */
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Raw parameterized SQL as the owner role, for infrastructure that brings its own SQL
+   * (pg-boss). Text without values may hold several statements.
+   */
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

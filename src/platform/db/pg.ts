@@ -32,6 +32,10 @@ export function createPgDatabase(opts: PgOptions): Database & { pool: pg.Pool } 
         return fn(tx, role);
       }),
     transaction: (fn) => db.transaction((tx) => fn(tx)),
+    async query(text, values) {
+      const r = await pool.query(text, values);
+      return { rows: r.rows };
+    },
     async ping() {
       await db.execute(sql`select 1`);
     },

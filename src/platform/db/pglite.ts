@@ -25,6 +25,15 @@ export async function createPgliteDatabase(dataDir?: string): Promise<Database &
         return fn(tx, role);
       }),
     transaction: (fn) => db.transaction((tx) => fn(tx)),
+    async query(text, values) {
+      if (!values?.length) {
+        // exec runs several statements; the last one's rows are the answer.
+        const results = await client.exec(text);
+        return { rows: (results[results.length - 1]?.rows ?? []) as Record<string, unknown>[] };
+      }
+      const r = await client.query(text, values);
+      return { rows: r.rows as Record<string, unknown>[] };
+    },
     async ping() {
       if (closed) throw new Error('database is closed');
       await db.execute(sql`select 1`);

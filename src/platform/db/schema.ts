@@ -1,6 +1,8 @@
 // Timestamps have millisecond precision so they round-trip exactly through JavaScript Dates (cursors).
 import { sql } from 'drizzle-orm';
 import {
+  bigserial,
+  boolean,
   index,
   integer,
   jsonb,
@@ -56,6 +58,8 @@ export const users = pgTable(
     email: text('email').notNull(),
     name: text('name').notNull(),
     passwordHash: text('password_hash').notNull(),
+    /** Operators of the deployment (job dashboards, every tenant's jobs); set by `npm run admin:grant`. */
+    platformAdmin: boolean('platform_admin').notNull().default(false),
     ...timestamps,
   },
   (t) => [uniqueIndex('users_email_key').on(t.email)],
@@ -158,4 +162,50 @@ export const posts = pgTable(
     // For the author foreign key (deleting or merging a user).
     index('posts_author_id_idx').on(t.authorId),
   ],
+);
+
+/**
+ * Transactional outbox: a write that must trigger work inserts a row here in its own
+ * transaction; the relay (src/modules/jobs/outbox.ts) moves rows to the queue. `claimed_until`
+ * lets a relay hold a batch without a transaction open across the enqueue; a relay that dies
+ * lets the claim lapse and the rows are delivered again (the job id makes that a no-op).
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** Null for work that belongs to no tenant (a welcome email). */
+    tenantId: uuid('tenant_id'),
+    queue: text('queue').notNull(),
+    name: text('name').notNull(),
+    payload: jsonb('payload').notNull(),
+    /** Becomes the job id: a second delivery of the same row is the same job. */
+    idempotencyKey: text('idempotency_key').notNull(),
+    createdAt: timestamps.createdAt,
+    claimedUntil: timestamp('claimed_until', { withTimezone: true, mode: 'date', precision: 3 }),
+    dispatchedAt: timestamp('dispatched_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [
+    uniqueIndex('outbox_idempotency_key_key').on(t.idempotencyKey),
+    index('outbox_pending_idx').on(t.id).where(sql`dispatched_at is null`),
+    index('outbox_dispatched_at_idx').on(t.dispatchedAt),
+  ],
+);
+
+/**
+ * Idempotent consumers: a handler's key is recorded when its effect is done, and a job that
+ * arrives again with a recorded key is completed without running (a retry after a crash, an
+ * outbox row delivered twice).
+ */
+export const processedJobs = pgTable(
+  'processed_jobs',
+  {
+    idempotencyKey: text('idempotency_key').primaryKey(),
+    queue: text('queue').notNull(),
+    jobId: text('job_id').notNull(),
+    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [index('processed_jobs_processed_at_idx').on(t.processedAt)],
 );
