@@ -15,6 +15,7 @@ import { formatProfile, summarizeProfile } from './lib/cpuprofile.js';
 import { runLoad, type Sample, stopActiveLoad, summarize } from './lib/load.js';
 import { type Server, type StartOptions, startServer } from './lib/processes.js';
 import { RAW_LIST_SQL } from './lib/queries.js';
+import { formatQueueTable, type QueueSample, queueRunners } from './lib/queues.js';
 import { type CaseResult, formatRounds, formatTable, mib, verdict, writeJson } from './lib/report.js';
 import { countPosts, createBenchDatabase, explain, insertPosts } from './lib/seed.js';
 
@@ -42,6 +43,9 @@ const settings = {
   warmupS: envNumber('BENCH_WARMUP_S', 2, 0),
   /** Comma-separated case names to run besides the two baselines (default: all). */
   only: process.env.BENCH_CASES?.split(',').map((s) => s.trim()),
+  redisUrl: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
+  /** Jobs per queue sample; `0` skips the queue benchmark. */
+  queueJobs: Math.round(envNumber('BENCH_QUEUE_JOBS', 2000, 0)),
   /** `1`: run Quire with --cpu-prof and print where its CPU time went. */
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
 };
@@ -99,6 +103,7 @@ async function main() {
   log(`database ${db.name} on ${redact(settings.databaseUrl)}`);
   checkpoint();
 
+  const jwtSecret = randomBytes(36).toString('base64url');
   const profileDir = join(RESULTS, 'cpu-profile');
   if (settings.cpuProfile) rmSync(profileDir, { recursive: true, force: true });
   const quire = await start({
@@ -111,11 +116,39 @@ async function main() {
       DATABASE_URL: db.url,
       DATABASE_POOL_MAX: '10',
       MIGRATE_ON_START: 'true',
-      JWT_SECRET: randomBytes(36).toString('base64url'),
+      JWT_SECRET: jwtSecret,
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
       AUTH_RATE_LIMIT_MAX: '100000000',
+      // Production shape: jobs run in `npm run worker`, not in the API under load.
+      WORKERS: 'off',
     },
+  });
+  checkpoint();
+  // The same app twice more for GET /auth/me: in Redis mode, and with the cache off.
+  const quireEnv = {
+    NODE_ENV: 'production',
+    DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: '10',
+    MIGRATE_ON_START: 'false',
+    JWT_SECRET: jwtSecret,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_MAX: '100000000',
+    AUTH_RATE_LIMIT_MAX: '100000000',
+    WORKERS: 'off',
+  };
+  const redisPrefix = `qbench_${randomBytes(4).toString('hex')}`;
+  const quireRedis = await start({
+    name: 'quire-redis',
+    script: 'src/main.ts',
+    readyPath: '/health/live',
+    env: { ...quireEnv, REDIS_URL: settings.redisUrl, REDIS_KEY_PREFIX: redisPrefix },
+  });
+  const quireNoCache = await start({
+    name: 'quire-nocache',
+    script: 'src/main.ts',
+    readyPath: '/health/live',
+    env: { ...quireEnv, CACHE_TTL_SECONDS: '0' },
   });
   checkpoint();
   const rawPg = await start({
@@ -133,7 +166,7 @@ async function main() {
   const plan = await explain(db.url, RAW_LIST_SQL, [account.tenantId]);
   log(`raw-pg list plan: ${plan.filter((line) => !line.startsWith('Index Cond')).join(' / ')}`);
   if (!plan.some((line) => line.startsWith('Index Scan'))) log('warning: the raw ceiling does not use an index');
-  const cases = buildCases({ quire, rawPg, hello }, account, db.url, settings.only);
+  const cases = buildCases({ quire, rawPg, hello, quireRedis, quireNoCache }, account, db.url, settings.only);
   await probe(cases);
   const monitor = new pg.Client({ connectionString: db.url, application_name: 'quire-bench-monitor' });
   await monitor.connect();
@@ -170,6 +203,29 @@ async function main() {
     }
   }
 
+  // Queue throughput, in this process: Quire's port on each backend beside the raw library.
+  const queueSamples = new Map<string, QueueSample[]>(queueRunners.map((r) => [r.name, []]));
+  if (settings.queueJobs > 0) {
+    const queueSettings = {
+      redisUrl: settings.redisUrl,
+      databaseUrl: db.url,
+      jobs: settings.queueJobs,
+      parallel: 50,
+      concurrency: 20,
+    };
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const runner of queueRunners) {
+        checkpoint();
+        const sample = await runner.run(queueSettings);
+        queueSamples.get(runner.name)!.push(sample);
+        log(
+          `round ${round}/${settings.rounds} ${runner.name.padEnd(11)} ${sample.enqueuePerSec.toFixed(0).padStart(6)} enqueued/s` +
+            `  ${sample.processPerSec.toFixed(0).padStart(6)} processed/s`,
+        );
+      }
+    }
+  }
+
   const rss = { quire: quire.peakRss(), rawPg: rawPg.peakRss(), hello: hello.peakRss() };
   const medianOf = (name: string) => summarize(samples.get(name)!);
   const results: CaseResult[] = cases.map((c) => {
@@ -195,6 +251,25 @@ async function main() {
   ];
   const goal = verdict(results, GOAL);
   out.push(...goal.lines);
+  const meOn = results.find((r) => r.name === 'me');
+  const meOff = results.find((r) => r.name === 'me-nocache');
+  const meRedis = results.find((r) => r.name === 'me-redis');
+  if (meOn && meOff) {
+    out.push(
+      `GET /auth/me, cache on / cache off = ${(meOn.median.reqPerSec / meOff.median.reqPerSec).toFixed(2)} (in-process)` +
+        (meRedis ? `, ${(meRedis.median.reqPerSec / meOff.median.reqPerSec).toFixed(2)} (Redis mode)` : ''),
+    );
+  }
+  const queueResults = queueRunners
+    .map((r) => ({ name: r.name, label: r.label, samples: queueSamples.get(r.name)! }))
+    .filter((r) => r.samples.length > 0);
+  if (queueResults.length) {
+    out.push(
+      '',
+      `queues: ${settings.queueJobs} no-op jobs per sample (medians of ${settings.rounds})`,
+      formatQueueTable(queueResults),
+    );
+  }
   console.log(out.join('\n'));
 
   writeJson(join(RESULTS, 'latest.json'), {
@@ -203,6 +278,7 @@ async function main() {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAtStart, loadAtEnd },
     settings: { ...settings, databaseUrl: redact(settings.databaseUrl), posts: POSTS },
     results,
+    queues: queueResults,
     peakRssBytes: rss,
     goal: goal.summary,
   });

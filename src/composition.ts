@@ -12,12 +12,12 @@ import type { ReadinessCheck } from './modules/health/routes.js';
 import { registerMaintenanceJobs } from './modules/jobs/maintenance.js';
 import { createOutbox, createOutboxRelay, type OutboxRelay } from './modules/jobs/outbox.js';
 import { createJobPlatform, type JobPlatform } from './modules/jobs/platform.js';
-import { type QueueName, queueNames, queuePolicies } from './modules/jobs/queues.js';
+import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from './modules/jobs/queues.js';
 import { createJobsService, type JobsService } from './modules/jobs/service.js';
 import { registerMailJobs } from './modules/mail/jobs.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
-import { type Cache, createCache } from './platform/cache/index.js';
+import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
 import { createRedisTier } from './platform/cache/redis.js';
 import type { Database } from './platform/db/index.js';
 import { migratePglite, migratePostgres } from './platform/db/migrate.js';
@@ -85,10 +85,22 @@ function jwtSecret(config: Config): string {
   }
 }
 
-export const queueDefinitions: QueueDefinition[] = queueNames.map((name) => ({ name, ...queuePolicies[name] }));
+/** Policies with overrides applied (createContainer's `policies` option: tests use short backoffs). */
+export function resolvePolicies(overrides: PolicyOverrides = {}): Record<QueueName, QueuePolicy> {
+  return Object.fromEntries(queueNames.map((q) => [q, { ...queuePolicies[q], ...overrides[q] }])) as Record<
+    QueueName,
+    QueuePolicy
+  >;
+}
+
+export type PolicyOverrides = Partial<Record<QueueName, Partial<QueuePolicy>>>;
+
+const definitionsOf = (policies: Record<QueueName, QueuePolicy>): QueueDefinition[] =>
+  queueNames.map((name) => ({ name, ...policies[name] }));
 
 /** BullMQ when Redis is configured; otherwise pg-boss on the app's own database (PGlite included). */
-export function createQueue(config: Config, db: Database): JobQueue {
+export function createQueue(config: Config, db: Database, policies = resolvePolicies()): JobQueue {
+  const queueDefinitions = definitionsOf(policies);
   const retentionMs = config.workers.retentionDays * 86_400_000;
   if (config.redis) {
     return createBullmqQueue({
@@ -110,7 +122,13 @@ export function createQueue(config: Config, db: Database): JobQueue {
 /** The composition root: picks adapters from config and hands them to the modules. */
 export async function createContainer(
   config: Config,
-  opts: { db?: Database; log?: Logger; relayHooks?: { onEnqueued?: (ids: number[]) => void | Promise<void> } } = {},
+  opts: {
+    db?: Database;
+    log?: Logger;
+    relayHooks?: { onEnqueued?: (ids: number[]) => void | Promise<void> };
+    /** Per-queue policy overrides (attempts, backoff, timeout); tests shorten them. */
+    policies?: PolicyOverrides;
+  } = {},
 ): Promise<Container> {
   // A database handed in (tests, scripts) belongs to the caller, who closes it.
   const ownsDb = !opts.db;
@@ -124,25 +142,39 @@ export async function createContainer(
     ? createRedis(config.redis.url, { ...failFast, connectionName: 'quire-ratelimit' })
     : undefined;
 
-  const cache = createCache({
-    shared:
-      redis && config.redis
-        ? createRedisTier(redis, { url: config.redis.url, prefix: config.redis.keyPrefix })
-        : undefined,
-    l1MaxEntries: config.cache.l1MaxEntries,
-    l1TtlSeconds: config.cache.l1TtlSeconds,
-    defaultTtlSeconds: config.cache.ttlSeconds,
-    defaultStaleSeconds: Math.ceil(config.cache.ttlSeconds / 5),
-    onError: (err, where) => log.warn({ err, where }, 'cache: shared tier unavailable; using the source'),
-  });
+  const cache =
+    config.cache.ttlSeconds === 0
+      ? createPassthroughCache()
+      : createCache({
+          shared:
+            redis && config.redis
+              ? createRedisTier(redis, { url: config.redis.url, prefix: config.redis.keyPrefix })
+              : undefined,
+          l1MaxEntries: config.cache.l1MaxEntries,
+          l1TtlSeconds: config.cache.l1TtlSeconds,
+          defaultTtlSeconds: config.cache.ttlSeconds,
+          defaultStaleSeconds: Math.ceil(config.cache.ttlSeconds / 5),
+          onError: (err, where) =>
+            where === 'refresh'
+              ? log.warn({ err, where }, 'cache: a background refresh failed; the stale value stays until it expires')
+              : log.warn({ err, where }, 'cache: Redis unavailable; reading the source'),
+        });
 
-  const queue = startOnFirstUse(createQueue(config, db));
+  const policies = resolvePolicies(opts.policies);
+  const queue = startOnFirstUse(createQueue(config, db, policies));
   const mailer = config.mail.smtpUrl
     ? createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, timeoutMs: config.outbound.timeoutMs })
     : createLogMailer(log);
   const smtpBreaker = createBreaker((m: Parameters<Mailer['send']>[0]) => mailer.send(m), {
     name: 'smtp',
-    timeoutMs: config.outbound.timeoutMs,
+    // The transport's own timeouts (OUTBOUND_TIMEOUT_MS) fire first and end the connection; the
+    // breaker's is the backstop, so a send it gives up on is not still going behind its back.
+    timeoutMs: config.outbound.timeoutMs * 2,
+    // A permanent rejection (5xx: no such mailbox) is about the message, not the server.
+    isCallerError: (err) => {
+      const code = (err as { responseCode?: unknown }).responseCode;
+      return typeof code === 'number' && code >= 500 && code < 600;
+    },
     resetMs: config.outbound.breakerResetMs,
     onStateChange: (name, state) =>
       (state === 'open' ? log.error : log.info).call(
@@ -153,10 +185,10 @@ export async function createContainer(
   });
 
   const outbox = createOutbox();
-  const jobs = createJobPlatform({ db, queue, log, concurrency: config.workers.concurrency });
+  const jobs = createJobPlatform({ db, queue, log, concurrency: config.workers.concurrency, policies });
   const relay = createOutboxRelay({
     db,
-    queue: { ...queue, enqueue: (q, n, d, o) => jobs.enqueue(q as QueueName, n, d, o) },
+    queue: { enqueue: (q, n, d, o) => jobs.enqueue(q as QueueName, n, d, o) },
     log,
     pollIntervalMs: config.workers.pollIntervalMs,
     onEnqueued: opts.relayHooks?.onEnqueued,

@@ -104,7 +104,8 @@ const envSchema = z
     OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
     /** How long an open circuit breaker waits before letting one call through. */
     BREAKER_RESET_MS: z.coerce.number().int().min(100).default(30_000),
-    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** 0 turns the cache off (every read goes to the source): for diagnosis and benchmarks. */
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
     /** The in-process layer's TTL: bounds how stale an instance can be if an invalidation is missed. */
     CACHE_L1_TTL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
     CACHE_L1_MAX_ENTRIES: z.coerce.number().int().min(10).default(10_000),

@@ -8,7 +8,7 @@ export type BenchCase = Case & { pid: number; check: (status: number, json: unkn
 type Json = { data?: unknown; meta?: { nextCursor?: unknown } } | null;
 
 /** Every case name, in run order (as `buildCases` defines them). */
-export const CASE_NAMES = ['hello', 'raw-pg', 'live', 'list', 'get', 'create'];
+export const CASE_NAMES = ['hello', 'raw-pg', 'live', 'list', 'get', 'create', 'me', 'me-redis', 'me-nocache'];
 
 /** Slug prefix of the posts the write case creates (titles `Bench write N`); removed after each run. */
 export const WRITE_PREFIX = 'bench-write-';
@@ -18,12 +18,16 @@ export const WRITE_PREFIX = 'bench-write-';
  * `only` keeps the baselines plus the named cases.
  */
 export function buildCases(
-  servers: { quire: Server; rawPg: Server; hello: Server },
+  servers: { quire: Server; rawPg: Server; hello: Server; quireRedis: Server; quireNoCache: Server },
   account: Account,
   dbUrl: string,
   only?: string[],
 ): BenchCase[] {
-  const { quire, rawPg, hello } = servers;
+  const { quire, rawPg, hello, quireRedis, quireNoCache } = servers;
+  const me = (s: number, j: unknown) =>
+    s === 200 && (j as { data?: { user?: { id?: string } } })?.data?.user?.id === account.userId
+      ? null
+      : 'expected 200 and the caller';
   const auth = { authorization: `Bearer ${account.accessToken}`, 'x-tenant-id': account.tenantId };
   const page = (status: number, json: unknown) => {
     const data = (json as Json)?.data;
@@ -86,6 +90,33 @@ export function buildCases(
       // Writes grow the table: undo them so every round (and every list) sees the same 1,000 posts.
       after: async () => void (await deletePostsBySlugPrefix(dbUrl, account.tenantId, WRITE_PREFIX)),
       check: (s) => (s === 201 ? null : 'expected 201'),
+    },
+    {
+      name: 'me',
+      pid: quire.pid,
+      label: 'GET /auth/me, in-process cache (L1)',
+      origin: quire.url,
+      path: '/api/v1/auth/me',
+      headers: { authorization: auth.authorization },
+      check: me,
+    },
+    {
+      name: 'me-redis',
+      pid: quireRedis.pid,
+      label: 'GET /auth/me, Redis mode (L1 + L2, Redis rate limit)',
+      origin: quireRedis.url,
+      path: '/api/v1/auth/me',
+      headers: { authorization: auth.authorization },
+      check: me,
+    },
+    {
+      name: 'me-nocache',
+      pid: quireNoCache.pid,
+      label: 'GET /auth/me, cache off (CACHE_TTL_SECONDS=0)',
+      origin: quireNoCache.url,
+      path: '/api/v1/auth/me',
+      headers: { authorization: auth.authorization },
+      check: me,
     },
   ];
   return all.filter((c) => ['hello', 'raw-pg'].includes(c.name) || !only || only.includes(c.name));

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
-import { createContainer } from '../../src/composition.js';
+import { type Container, createContainer } from '../../src/composition.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/platform/db/index.js';
 
@@ -14,6 +14,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
       LOG_LEVEL: 'silent',
       RATE_LIMIT_MAX: '100000',
       AUTH_RATE_LIMIT_MAX: '100000',
+      // PGlite runs in the test's own thread: its heavier statements (pg-boss creating its
+      // schema) lag the event loop, and load shedding would answer 503. Suites that test
+      // shedding turn it on.
+      MAX_EVENT_LOOP_DELAY_MS: '0',
       ...overrides,
     },
     '',
@@ -28,4 +32,29 @@ export async function createTestApp(db: Database, env: Record<string, string> = 
   app.addHook('onClose', () => container.close());
   await app.ready();
   return app;
+}
+
+export interface TestStack {
+  app: FastifyInstance;
+  /** The composition root behind `app`: register test handlers, `startWorkers()`, grant platform admin. */
+  container: Container;
+  config: Config;
+}
+
+/**
+ * The real app as `createTestApp` builds it (app before workers, as in main.ts), also handing
+ * back its container. Workers are not started: register any test handlers first, then call
+ * `container.startWorkers()`. Closing the app closes the container.
+ */
+export async function createTestStack(
+  db: Database,
+  env: Record<string, string> = {},
+  opts: Omit<NonNullable<Parameters<typeof createContainer>[1]>, 'db'> = {},
+): Promise<TestStack> {
+  const config = testConfig(env);
+  const container = await createContainer(config, { ...opts, db });
+  const app = await buildApp({ config, container, logger: false });
+  app.addHook('onClose', () => container.close());
+  await app.ready();
+  return { app, container, config };
 }

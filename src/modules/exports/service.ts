@@ -52,10 +52,12 @@ export function createExportsService(deps: { db: Database; jobs: JobPlatform; di
 
   return {
     /** Starts an export; its progress is at GET /api/v1/jobs/:id. */
-    start: (ctx: TenantContext) =>
-      inTenant(db, ctx, 'exports:create', async () =>
-        jobs.enqueue('export', 'posts', { requestedBy: ctx.userId }, { tenantId: ctx.tenantId }),
-      ),
+    async start(ctx: TenantContext) {
+      await inTenant(db, ctx, 'exports:create', async () => undefined);
+      // Enqueued after the check's transaction, not inside it: the enqueue is not part of it
+      // anyway, and pg-boss on PGlite needs the one connection the transaction would hold.
+      return jobs.enqueue('export', 'posts', { requestedBy: ctx.userId }, { tenantId: ctx.tenantId });
+    },
 
     async download(ctx: TenantContext, jobId: string) {
       return inTenant(db, ctx, 'exports:create', async () => {

@@ -50,7 +50,8 @@ export function createOutbox(): Outbox & { onCommitted(listener: () => void): vo
 
 export interface RelayOptions {
   db: Database;
-  queue: JobQueue;
+  /** Where rows go: the job platform (which adds the idempotency key to the job) or a bare queue. */
+  queue: Pick<JobQueue, 'enqueue'>;
   log: Logger;
   pollIntervalMs: number;
   batchSize?: number;

@@ -3,7 +3,7 @@ import { eq, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { type Database, tables } from '../../platform/db/index.js';
 import type { EnqueueOptions, JobInfo, JobQueue, RunningJob } from '../../platform/queue/index.js';
-import { type QueueName, queueNames, queuePolicies } from './queues.js';
+import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from './queues.js';
 
 const { processedJobs } = tables;
 
@@ -29,8 +29,11 @@ export function createJobPlatform(deps: {
   queue: JobQueue;
   log: Logger;
   concurrency: Partial<Record<QueueName, number>>;
+  /** The queues' policies (default: queues.ts); tests pass shorter ones. */
+  policies?: Record<QueueName, QueuePolicy>;
 }) {
   const { db, queue, log } = deps;
+  const policies = deps.policies ?? queuePolicies;
   const handlers = new Map<string, Handler>();
   const schedules: { queue: QueueName; key: string; cron: string; name: string }[] = [];
   const events = new EventEmitter<JobEvents>();
@@ -92,7 +95,7 @@ export function createJobPlatform(deps: {
       consuming = queues.filter((q) => [...handlers.keys()].some((k) => k.startsWith(`${q}:`)));
       for (const q of consuming) {
         await queue.work(q, (job) => dispatch(q, job), {
-          concurrency: deps.concurrency[q] ?? queuePolicies[q].concurrency,
+          concurrency: deps.concurrency[q] ?? policies[q].concurrency,
           onDeadLetter: (info, err) => {
             log.error(
               { event: 'job.failed', jobId: info.id, queue: q, name: info.name, attempts: info.attempts, err },
@@ -111,11 +114,11 @@ export function createJobPlatform(deps: {
     async detectStuck(): Promise<JobInfo[]> {
       const stuck: JobInfo[] = [];
       for (const q of queueNames) {
-        for (const info of await queue.active(q, { olderThanMs: queuePolicies[q].timeoutMs })) {
+        for (const info of await queue.active(q, { olderThanMs: policies[q].timeoutMs })) {
           stuck.push(info);
           log.warn(
             { event: 'job.stuck', jobId: info.id, queue: q, startedAt: info.startedAt },
-            `job ${info.id} on ${q} has been active longer than its ${queuePolicies[q].timeoutMs} ms timeout`,
+            `job ${info.id} on ${q} has been active longer than its ${policies[q].timeoutMs} ms timeout`,
           );
           events.emit('job.stuck', info);
         }

@@ -36,8 +36,10 @@ const counts = z.object({
   failed: z.number().int(),
 });
 
-const toDto = (j: JobInfo) => ({
+const toDto = ({ data: { _key, ...data }, ...j }: JobInfo) => ({
   ...j,
+  // The idempotency key travels in the data for the workers; it is not the caller's data.
+  data,
   createdAt: j.createdAt.toISOString(),
   startedAt: j.startedAt?.toISOString() ?? null,
   finishedAt: j.finishedAt?.toISOString() ?? null,

@@ -14,6 +14,7 @@ export interface UserDirectory {
 }
 
 const iso = (d: Date) => d.toISOString();
+const slugKey = (slug: string) => `tenant-slug:${slug}`;
 const toTenantDto = (t: {
   id: string;
   name: string;
@@ -62,7 +63,8 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory;
         const tenant = await db.transaction((tx) =>
           repo.insertTenantWithOwner(tx, { name: input.name, slug: input.slug, ownerId: userId }),
         );
-        await users.forgetUsers(userId);
+        // A lookup of this subdomain before the tenant existed may be cached as a miss.
+        await Promise.all([users.forgetUsers(userId), cache.invalidate(slugKey(input.slug))]);
         return toTenantDto(tenant);
       } catch (err) {
         if (isUniqueViolation(err, 'tenants_slug_key')) throw conflict('slug_taken', 'This slug is already taken');

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, Queue, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   type EnqueueOptions,
@@ -27,6 +27,14 @@ export interface BullmqOptions {
   stalledIntervalMs?: number;
 }
 
+/** Why a running handler was cut short by stopWorkers' deadline; its job goes back to wait. */
+class HandedBack extends Error {
+  override name = 'HandedBack';
+  constructor() {
+    super('worker shutting down: job handed back');
+  }
+}
+
 const STATES: Record<string, JobState> = {
   waiting: 'waiting',
   prioritized: 'waiting',
@@ -45,6 +53,33 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
   const defs = new Map(opts.queues.map((q) => [q.name, q]));
   const queues = new Map<string, Queue>();
   const workers: Worker[] = [];
+  /** Aborted when stopWorkers' deadline passes: running handlers are aborted and their jobs handed back. */
+  let hardStop = new AbortController();
+
+  /** The Queue objects exist from construction, so the dashboard can list them before first use. */
+  function openQueues() {
+    for (const def of opts.queues) {
+      if (queues.has(def.name)) continue;
+      const q = new Queue(def.name, {
+        connection,
+        prefix: opts.prefix,
+        defaultJobOptions: {
+          attempts: def.attempts,
+          backoff: { type: def.backoff.type, delay: def.backoff.delayMs },
+          priority: def.priority,
+          removeOnComplete: { age: Math.ceil(opts.retentionMs / 1000) },
+          // Dead letters stay until an operator retries them or maintenance purges them.
+          removeOnFail: false,
+        },
+      });
+      // A Queue re-emits its connection's errors; with no listener BullMQ console.errors each
+      // one, so a Redis outage printed every reconnect attempt once per queue. Like the
+      // connection's and the workers', they surface through the callers and the readiness check.
+      q.on('error', () => {});
+      queues.set(def.name, q);
+    }
+  }
+  openQueues();
 
   function queue(name: string): Queue {
     const q = queues.get(name);
@@ -64,8 +99,11 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
       state: mapped,
       data,
       tenantId: tenantOf(data),
-      progress: typeof job.progress === 'number' ? job.progress : mapped === 'completed' ? 100 : 0,
-      attempts: job.attemptsStarted ?? job.attemptsMade,
+      // BullMQ's progress defaults to 0, so a finished job says 100 whatever it last reported.
+      progress: mapped === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
+      // Runs spent, the running one included. attemptsStarted would also count the runs a
+      // RetryLaterError handed back, which spend no attempt (and would exceed maxAttempts).
+      attempts: mapped === 'active' ? job.attemptsMade + 1 : job.attemptsMade,
       maxAttempts: job.opts.attempts ?? 1,
       failedReason: job.failedReason ?? null,
       result: job.returnvalue ?? null,
@@ -75,10 +113,27 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
     };
   }
 
-  async function findJob(id: string): Promise<{ name: string; job: Job } | null> {
-    const found = await Promise.all([...queues].map(async ([name, q]) => ({ name, job: await q.getJob(id) })));
-    const hit = found.find((f) => f.job);
-    return hit?.job ? { name: hit.name, job: hit.job } : null;
+  /**
+   * A job and its state, read so that they agree. The state lives apart from the job's hash, so
+   * a job finishing between two separate reads would be reported completed without its result
+   * or finish time; the state is read before and after the hash and the pair read again if the
+   * job moved meanwhile (every move is one atomic script, so an unchanged state is a snapshot).
+   */
+  async function snapshot(q: Queue, id: string): Promise<{ job: Job; state: string } | null> {
+    for (let i = 0; ; i++) {
+      const before = await q.getJobState(id);
+      if (before === 'unknown') return null;
+      const job = await q.getJob(id);
+      if (!job) return null;
+      const after = await job.getState();
+      if (after === before || i >= 4) return { job, state: after };
+    }
+  }
+
+  async function findJob(id: string): Promise<{ name: string; job: Job; state: string } | null> {
+    const found = await Promise.all([...queues].map(async ([name, q]) => ({ name, hit: await snapshot(q, id) })));
+    const first = found.find((f) => f.hit);
+    return first?.hit ? { name: first.name, ...first.hit } : null;
   }
 
   return {
@@ -86,24 +141,7 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
     queues,
 
     async start() {
-      for (const def of opts.queues) {
-        if (queues.has(def.name)) continue;
-        queues.set(
-          def.name,
-          new Queue(def.name, {
-            connection,
-            prefix: opts.prefix,
-            defaultJobOptions: {
-              attempts: def.attempts,
-              backoff: { type: def.backoff.type, delay: def.backoff.delayMs },
-              priority: def.priority,
-              removeOnComplete: { age: Math.ceil(opts.retentionMs / 1000) },
-              // Dead letters stay until an operator retries them or maintenance purges them.
-              removeOnFail: false,
-            },
-          }),
-        );
-      }
+      openQueues();
       await connection.ping();
     },
 
@@ -122,29 +160,46 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
         async (job, token) => {
           const controller = new AbortController();
           const data = (job.data ?? {}) as Record<string, unknown>;
+          // stopWorkers' deadline ends the run at once (the handler may ignore its signal).
+          const stop = hardStop.signal;
+          let onStop = () => {};
+          const handedBack = new Promise<never>((_, reject) => {
+            onStop = () => {
+              const err = new HandedBack();
+              reject(err);
+              controller.abort(err);
+            };
+          });
+          handedBack.catch(() => {});
+          if (stop.aborted) onStop();
+          else stop.addEventListener('abort', onStop, { once: true });
           try {
-            return await withTimeout(
-              handler({
-                id: job.id as string,
-                queue: name,
-                name: job.name,
-                data,
-                tenantId: tenantOf(data),
-                attempt: job.attemptsMade + 1,
-                maxAttempts: job.opts.attempts ?? 1,
-                signal: controller.signal,
-                progress: (p) => job.updateProgress(p),
-              }),
-              def.timeoutMs,
-              controller,
-            );
+            const run = handler({
+              id: job.id as string,
+              queue: name,
+              name: job.name,
+              data,
+              tenantId: tenantOf(data),
+              attempt: job.attemptsMade + 1,
+              maxAttempts: job.opts.attempts ?? 1,
+              signal: controller.signal,
+              progress: (p) => job.updateProgress(p),
+            });
+            return await withTimeout(Promise.race([run, handedBack]), def.timeoutMs, controller);
           } catch (err) {
             if (err instanceof RetryLaterError) {
               // Back to delayed without spending an attempt.
               await job.moveToDelayed(Date.now() + err.delayMs, token);
               throw new DelayedError();
             }
+            if (err instanceof HandedBack) {
+              // Back to wait without spending an attempt, for another worker to run.
+              await job.moveToWait(token);
+              throw new WaitingError();
+            }
             throw err;
+          } finally {
+            stop.removeEventListener('abort', onStop);
           }
         },
         {
@@ -153,7 +208,7 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
           prefix: opts.prefix,
           concurrency: w.concurrency,
           lockDuration: opts.lockDurationMs ?? 30_000,
-          stalledInterval: opts.stalledIntervalMs ?? 30_000,
+          stalledInterval: opts.stalledIntervalMs ?? 15_000,
           maxStalledCount: 2,
         },
       );
@@ -177,7 +232,7 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
 
     async getJob(id) {
       const hit = await findJob(id);
-      return hit ? toInfo(hit.name, hit.job) : null;
+      return hit ? toInfo(hit.name, hit.job, hit.state) : null;
     },
 
     async counts(name) {
@@ -207,7 +262,7 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
 
     async retry(id) {
       const hit = await findJob(id);
-      if (!hit || (await hit.job.getState()) !== 'failed') return false;
+      if (hit?.state !== 'failed') return false;
       await hit.job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       return true;
     },
@@ -220,24 +275,32 @@ export function createBullmqQueue(opts: BullmqOptions): JobQueue & { queues: Map
     },
 
     async stopWorkers(timeoutMs) {
-      const closing = workers.splice(0).map(async (w) => {
-        let timer: NodeJS.Timeout | undefined;
-        const graceful = w.close();
-        const late = new Promise<'late'>((r) => {
-          timer = setTimeout(() => r('late'), timeoutMs);
-        });
-        // Past the deadline the running job is abandoned: its lock lapses and another worker takes it.
-        if ((await Promise.race([graceful, late])) === 'late') await w.close(true);
-        clearTimeout(timer);
+      const closing = Promise.all(workers.splice(0).map((w) => w.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => {
+        timer = setTimeout(() => r('late'), timeoutMs);
       });
-      await Promise.all(closing);
+      try {
+        // Past the deadline the running handlers are aborted and their jobs moved back to wait
+        // (no attempt spent), which lets the graceful close finish. (A second `close(true)` would
+        // not: BullMQ returns the close already under way, which waits for the jobs.)
+        if ((await Promise.race([closing, late])) === 'late') {
+          hardStop.abort();
+          await closing;
+        }
+      } finally {
+        clearTimeout(timer);
+        hardStop = new AbortController();
+      }
     },
 
     async close() {
       await this.stopWorkers(0);
       await Promise.all([...queues.values()].map((q) => q.close()));
       queues.clear();
-      await connection.quit().catch(() => connection.disconnect());
+      // QUIT waits in the offline queue while Redis is unreachable: then just drop the socket.
+      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect());
+      else connection.disconnect();
     },
 
     async ping() {

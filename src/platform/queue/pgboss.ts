@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import PgBoss from 'pg-boss';
 import {
   type EnqueueOptions,
@@ -27,6 +26,7 @@ export interface PgBossOptions {
   /** How long an idle consumer sleeps before looking again (a local enqueue wakes it at once). */
   pollIntervalMs: number;
   schema?: string;
+  maintenanceIntervalSeconds?: number;
 }
 
 interface BossJob {
@@ -43,6 +43,13 @@ interface BossJob {
   startAfter: Date;
 }
 
+interface LiveRun {
+  queue: string;
+  id: string;
+  handedBack: boolean;
+  handBack(): void;
+}
+
 /** A pg-boss job row as the port's JobInfo. */
 function toInfo(job: BossJob): JobInfo {
   const data = job.data ?? {};
@@ -52,8 +59,14 @@ function toInfo(job: BossJob): JobInfo {
   else if (job.state === 'completed') state = 'completed';
   else if (job.state === 'failed' || job.state === 'cancelled') state = 'failed';
   else state = new Date(job.startAfter).getTime() > Date.now() || job.state === 'retry' ? 'delayed' : 'waiting';
-  const message = typeof output.message === 'string' ? output.message : null;
-  const progress = typeof output.progress === 'number' ? output.progress : state === 'completed' ? 100 : 0;
+  // A handler's failure is `{ message }`; pg-boss's own expiry writes `{ value: { message } }`.
+  const reason = (typeof output.value === 'object' && output.value !== null ? output.value : output) as {
+    message?: unknown;
+  };
+  const message =
+    typeof output.message === 'string' ? output.message : typeof reason.message === 'string' ? reason.message : null;
+  // A completed job's output is its result, which may well have a `progress` field of its own.
+  const progress = state === 'completed' ? 100 : typeof output.progress === 'number' ? output.progress : 0;
   return {
     id: job.id,
     queue: job.name.split('.cron.')[0] ?? job.name,
@@ -65,7 +78,7 @@ function toInfo(job: BossJob): JobInfo {
     attempts: job.startedOn ? job.retryCount + 1 : job.retryCount,
     maxAttempts: job.retryLimit + 1,
     failedReason: state === 'failed' ? (message ?? 'failed') : null,
-    result: state === 'completed' ? (output.value ?? output) : null,
+    result: state === 'completed' ? (output.value ?? null) : null,
     createdAt: new Date(job.createdOn),
     startedAt: job.startedOn ? new Date(job.startedOn) : null,
     finishedAt: job.completedOn ? new Date(job.completedOn) : null,
@@ -94,6 +107,9 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
     supervise: true,
     schedule: true,
     migrate: true,
+    // Maintenance fails expired jobs (a worker died mid-run) so they retry: every 30 s rather
+    // than pg-boss's 2 minutes, so such a job waits at most its timeout plus half a minute.
+    maintenanceIntervalSeconds: opts.maintenanceIntervalSeconds ?? 30,
     // Failed jobs are the dead-letter list: keep them as long as finished jobs are kept.
     archiveFailedAfterSeconds: retentionSeconds,
     deleteAfterSeconds: retentionSeconds,
@@ -107,12 +123,24 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
 
   const wakers = new Map<string, Set<() => void>>();
   const cronQueues = new Map<string, Set<string>>();
-  /** A queue's own name and its schedules' queues, for the queries over "this queue". */
-  const family = (queue: string) => [queue, ...(cronQueues.get(queue) ?? [])];
+  /**
+   * A queue's own name and its schedules' queues, for the queries over "this queue". Read from
+   * pg-boss's queue table rather than this instance's schedule() calls: the API process, which
+   * registers no schedules, must count, list and purge the scheduled jobs too.
+   */
+  const family = async (queue: string): Promise<string[]> => {
+    const { rows } = await sql(
+      `SELECT name FROM ${schema}.queue WHERE name = $1 OR starts_with(name, $1 || '.cron.') ORDER BY name`,
+      [queue],
+    );
+    return [queue, ...rows.map((r) => String(r.name)).filter((n) => n !== queue)];
+  };
   let stopping = false;
   let started = false;
   const loops: Promise<void>[] = [];
   const running = new Set<Promise<unknown>>();
+  /** Handlers still running (not yet settled), for stopWorkers to hand back at its deadline. */
+  const live = new Set<LiveRun>();
 
   function wake(queue: string) {
     for (const w of wakers.get(queue) ?? []) w();
@@ -123,78 +151,149 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
     return (rows[0] as unknown as BossJob | undefined) ?? null;
   }
 
+  /** Back to the queue without spending an attempt (a RetryLaterError, or a hand-back at shutdown). */
+  async function putBack(queue: string, id: string, state: 'retry' | 'created', delayMs: number) {
+    // The next fetch counts a retry only when started_on is set, so the count is undone here in
+    // the same statement.
+    await sql(
+      `UPDATE ${schema}.job SET state = $4::${schema}.job_state,
+          start_after = now() + $3::int * interval '1 millisecond',
+          retry_count = greatest(retry_count - 1, 0),
+          started_on = CASE WHEN retry_count = 0 THEN NULL ELSE started_on END
+        WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
+      [queue, id, Math.round(delayMs), state],
+    );
+  }
+
   async function runOne(queue: string, def: QueueDefinition, job: BossJob, handler: JobHandler, w: WorkOpts) {
     const controller = new AbortController();
     const data = job.data ?? {};
     const attempt = job.retryCount + 1;
+    // A schedule's job (`<queue>.cron.<key>`) belongs to the queue, as getJob reports it.
+    const owner = queue.split('.cron.')[0] ?? queue;
+    // stopWorkers' deadline ends the run at once (the handler may ignore its signal).
+    const entry: LiveRun = { queue, id: job.id, handedBack: false, handBack: () => {} };
+    const handedBack = new Promise<never>((_, reject) => {
+      entry.handBack = () => {
+        entry.handedBack = true;
+        const err = new Error('worker shutting down: job handed back');
+        reject(err);
+        controller.abort(err);
+      };
+    });
+    handedBack.catch(() => {});
+    live.add(entry);
+    let outcome: { ok: true; result: unknown } | { ok: false; error: Error };
     try {
-      const result = await withTimeout(
-        handler({
-          id: job.id,
-          queue,
-          name: typeof data.__name === 'string' ? data.__name : queue,
-          data: stripName(data),
-          tenantId: tenantOf(data),
-          attempt,
-          maxAttempts: job.retryLimit + 1,
-          signal: controller.signal,
-          progress: async (p) => {
-            await sql(
-              `UPDATE ${schema}.job SET output = jsonb_build_object('progress', $3::int)
-                WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
-              [queue, job.id, Math.round(p)],
-            );
-          },
-        }),
-        def.timeoutMs,
-        controller,
-      );
-      if (result === undefined || result === null) await boss.complete(queue, job.id);
-      else await boss.complete(queue, job.id, typeof result === 'object' ? result : { value: result });
+      const run = handler({
+        id: job.id,
+        queue: owner,
+        name: typeof data.__name === 'string' ? data.__name : queue,
+        data: stripName(data),
+        tenantId: tenantOf(data),
+        attempt,
+        maxAttempts: job.retryLimit + 1,
+        signal: controller.signal,
+        progress: async (p) => {
+          await sql(
+            `UPDATE ${schema}.job SET output = jsonb_build_object('progress', $3::int)
+              WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
+            [queue, job.id, Math.round(p)],
+          );
+        },
+      });
+      outcome = { ok: true, result: await withTimeout(Promise.race([run, handedBack]), def.timeoutMs, controller) };
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (error instanceof RetryLaterError) {
-        // Back to the queue without spending an attempt: the next fetch counts a retry only
-        // when started_on is set, so the count is undone here in the same statement.
-        await sql(
-          `UPDATE ${schema}.job SET state = 'retry',
-              start_after = now() + $3::int * interval '1 millisecond',
-              retry_count = greatest(retry_count - 1, 0),
-              started_on = CASE WHEN retry_count = 0 THEN NULL ELSE started_on END
-            WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
-          [queue, job.id, error.delayMs],
-        );
-        return;
-      }
-      await boss.fail(queue, job.id, { message: error.message });
-      if (attempt >= job.retryLimit + 1) {
-        const row = await findRow(job.id, 'job');
-        if (row) w.onDeadLetter?.(toInfo(row), error);
-      } else {
-        w.onRetry?.({ id: job.id, queue, attempt }, error);
-      }
+      outcome = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+    } finally {
+      live.delete(entry);
+    }
+    // Handed back by stopWorkers: the row is the queue's again.
+    if (entry.handedBack) return;
+    if (outcome.ok) {
+      const { result } = outcome;
+      // Always wrapped, so a result that has a `value` field of its own reads back whole.
+      if (result === undefined || result === null) await completeBatched(queue, job.id);
+      else await boss.complete(queue, job.id, { value: result });
+      return;
+    }
+    const { error } = outcome;
+    if (error instanceof RetryLaterError) {
+      await putBack(queue, job.id, 'retry', error.delayMs);
+      return;
+    }
+    await boss.fail(queue, job.id, { message: error.message });
+    if (attempt >= job.retryLimit + 1) {
+      const row = await findRow(job.id, 'job');
+      if (row) w.onDeadLetter?.(toInfo(row), error);
+    } else {
+      w.onRetry?.({ id: job.id, queue: owner, attempt }, error);
     }
   }
 
   type WorkOpts = Parameters<JobQueue['work']>[2];
 
+  /**
+   * Jobs finishing without a result in the same tick are completed in one statement (pg-boss
+   * takes a list of ids): one round trip for many jobs when a queue is busy.
+   */
+  const pendingCompletes = new Map<string, { ids: string[]; done: Promise<void> }>();
+  function completeBatched(queue: string, id: string): Promise<void> {
+    const pending = pendingCompletes.get(queue);
+    if (pending) {
+      pending.ids.push(id);
+      return pending.done;
+    }
+    const batch = { ids: [id], done: Promise.resolve() };
+    batch.done = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      pendingCompletes.delete(queue);
+      await boss.complete(queue, batch.ids);
+    });
+    pendingCompletes.set(queue, batch);
+    return batch.done;
+  }
+
+  /**
+   * One consumer loop per queue: fetch as many jobs as there are free slots, run them, and
+   * fetch again once half the slots are free (not on every completion: one fetch feeds many
+   * jobs). Idle, it sleeps for the poll interval or until a local enqueue wakes it.
+   */
   async function consume(queue: string, def: QueueDefinition, handler: JobHandler, w: WorkOpts) {
     let inFlight = 0;
-    let nudge: (() => void) | undefined;
-    const waker = () => nudge?.();
+    const refillAt = Math.max(0, Math.floor(w.concurrency / 2));
+    let onSlot: (() => void) | undefined;
+    let onWork: (() => void) | undefined;
+    const sleep = (ms: number, wakeOn: 'slot' | 'work') =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          onSlot = undefined;
+          onWork = undefined;
+          resolve();
+        }
+        if (wakeOn === 'slot') onSlot = done;
+        // A local enqueue or stopWorkers wakes an idle loop.
+        onWork = done;
+      });
+    const waker = () => onWork?.();
     const set = wakers.get(queue) ?? new Set();
     set.add(waker);
     wakers.set(queue, set);
     try {
       while (!stopping) {
-        const free = w.concurrency - inFlight;
+        if (inFlight > refillAt) {
+          await sleep(1_000, 'slot');
+          continue;
+        }
         let jobs: BossJob[] = [];
-        if (free > 0) {
-          try {
-            jobs = (await boss.fetch(queue, { batchSize: free, includeMetadata: true })) as unknown as BossJob[];
-          } catch {
-            jobs = [];
-          }
+        try {
+          jobs = (await boss.fetch(queue, {
+            batchSize: w.concurrency - inFlight,
+            includeMetadata: true,
+          })) as unknown as BossJob[];
+        } catch {
+          jobs = [];
         }
         for (const job of jobs) {
           inFlight++;
@@ -203,22 +302,12 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
             .finally(() => {
               inFlight--;
               running.delete(p);
-              nudge?.();
+              if (inFlight <= refillAt) onSlot?.();
             });
           running.add(p);
         }
         if (stopping) break;
-        if (jobs.length === 0 || inFlight >= w.concurrency) {
-          // Sleep until the poll interval passes, a local enqueue arrives or a slot frees up.
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, jobs.length === 0 ? opts.pollIntervalMs : 1_000);
-            nudge = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          nudge = undefined;
-        }
+        if (jobs.length === 0) await sleep(opts.pollIntervalMs, 'work');
       }
     } finally {
       set.delete(waker);
@@ -302,7 +391,7 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
              WHEN state = 'cancelled' THEN 'failed'
              ELSE state::text END AS state, count(*)::int AS n
            FROM ${schema}.job WHERE name = ANY($1::text[]) GROUP BY 1`,
-        [family(queue)],
+        [await family(queue)],
       );
       const counts = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
       for (const r of rows) counts[r.state as JobState] += Number(r.n);
@@ -313,7 +402,7 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
       const { rows } = await sql(
         `SELECT ${JOB_COLUMNS} FROM ${schema}.job WHERE name = ANY($1::text[]) AND state = 'failed'
           ORDER BY completed_on DESC, id LIMIT $2 OFFSET $3`,
-        [family(queue), limit, offset],
+        [await family(queue), limit, offset],
       );
       return rows.map((r) => toInfo(r as unknown as BossJob));
     },
@@ -322,7 +411,7 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
       const { rows } = await sql(
         `SELECT ${JOB_COLUMNS} FROM ${schema}.job WHERE name = ANY($1::text[]) AND state = 'active'
             AND started_on < now() - $2::int * interval '1 millisecond'`,
-        [family(queue), olderThanMs],
+        [await family(queue), olderThanMs],
       );
       return rows.map((r) => toInfo(r as unknown as BossJob));
     },
@@ -337,7 +426,8 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
         [id],
       );
       const name = rows[0]?.name;
-      if (typeof name === 'string') wake(name.split('.cron.')[0] ?? name);
+      // The consumer of the job's own pg-boss queue (a schedule's sub-queue has its own).
+      if (typeof name === 'string') wake(name);
       return rows.length > 0;
     },
 
@@ -347,7 +437,7 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
            DELETE FROM ${schema}.job WHERE name = ANY($1::text[]) AND state IN ('completed', 'failed', 'cancelled')
               AND completed_on < now() - $2::bigint * interval '1 millisecond' RETURNING 1
          ) SELECT count(*)::int AS n FROM gone`,
-        [family(queue), olderThanMs],
+        [await family(queue), olderThanMs],
       );
       return Number(rows[0]?.n ?? 0);
     },
@@ -356,8 +446,23 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
       stopping = true;
       for (const set of wakers.values()) for (const w of set) w();
       await Promise.all(loops.splice(0));
-      // Running jobs get until the deadline; an abandoned one expires and is retried later.
-      await Promise.race([Promise.allSettled([...running]), sleep(timeoutMs)]);
+      // Running jobs get until the deadline. Then they are aborted and handed back at once
+      // (no attempt spent) rather than left active until pg-boss expires them.
+      const settled = Promise.allSettled([...running]).then(() => 'done' as const);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => {
+        timer = setTimeout(() => r('late'), timeoutMs);
+      });
+      try {
+        if ((await Promise.race([settled, late])) === 'late') {
+          const left = [...live];
+          for (const run of left) run.handBack();
+          await Promise.all(left.map((run) => putBack(run.queue, run.id, 'created', 0).catch(() => {})));
+          await settled;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     async close() {

@@ -8,6 +8,18 @@ export interface BreakerOptions {
   /** Calls in the rolling window before the error rate can open the circuit. */
   volumeThreshold?: number;
   errorThresholdPercentage?: number;
+  /**
+   * Failures in a row that open the circuit whatever the error rate (default: volumeThreshold).
+   * The rate alone reacts late to a dependency that goes down in the middle of steady traffic:
+   * the window's earlier successes keep the rate under the threshold while callers spend their
+   * retries on a dependency that is gone.
+   */
+  consecutiveFailures?: number;
+  /**
+   * Errors that say nothing about the dependency's health (a recipient the mail server
+   * rejects): they fail the call but do not count towards opening the circuit.
+   */
+  isCallerError?: (err: unknown) => boolean;
   onStateChange?: (name: string, state: 'open' | 'half-open' | 'closed') => void;
 }
 
@@ -34,6 +46,22 @@ export function createBreaker<A extends unknown[], R>(
     volumeThreshold: opts.volumeThreshold ?? 3,
     errorThresholdPercentage: opts.errorThresholdPercentage ?? 50,
     rollingCountTimeout: 30_000,
+    errorFilter: opts.isCallerError,
+  });
+  // Opens on a run of failures too (see `consecutiveFailures`). A 'failure' listener runs inside
+  // opossum's own failure handling, before the caller's promise rejects, so the call that
+  // completes the run already sees an open circuit (and becomes RetryLaterError below).
+  const runToOpen = opts.consecutiveFailures ?? opts.volumeThreshold ?? 3;
+  let failuresInARow = 0;
+  breaker.on('success', () => {
+    failuresInARow = 0;
+  });
+  breaker.on('failure', () => {
+    failuresInARow++;
+    if (failuresInARow >= runToOpen && breaker.closed) breaker.open();
+  });
+  breaker.on('close', () => {
+    failuresInARow = 0;
   });
   breaker.on('open', () => opts.onStateChange?.(opts.name, 'open'));
   breaker.on('halfOpen', () => opts.onStateChange?.(opts.name, 'half-open'));
