@@ -45,7 +45,7 @@ const settings = {
   only: process.env.BENCH_CASES?.split(',').map((s) => s.trim()),
   redisUrl: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
   /** Jobs per queue sample; `0` skips the queue benchmark. */
-  queueJobs: Math.round(envNumber('BENCH_QUEUE_JOBS', 2000, 0)),
+  queueJobs: Math.round(envNumber('BENCH_QUEUE_JOBS', 5000, 0)),
   /** `1`: run Quire with --cpu-prof and print where its CPU time went. */
   cpuProfile: process.env.BENCH_CPU_PROF === '1',
 };
@@ -213,6 +213,8 @@ async function main() {
       parallel: 50,
       concurrency: 20,
     };
+    // One unrecorded pass first, so no runner is measured cold.
+    for (const runner of queueRunners) await runner.run({ ...queueSettings, jobs: Math.min(500, settings.queueJobs) });
     for (let round = 1; round <= settings.rounds; round++) {
       for (const runner of queueRunners) {
         checkpoint();

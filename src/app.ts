@@ -15,7 +15,6 @@ import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
 import { exportRoutes } from './modules/exports/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
-import { queueDashboard } from './modules/jobs/dashboard.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
@@ -133,6 +132,8 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
     { prefix: '/api/v1' },
   );
   if ('queues' in container.queue) {
+    // Bull Board (and what it brings) is loaded only in BullMQ mode.
+    const { queueDashboard } = await import('./modules/jobs/dashboard.js');
     await queueDashboard(app, {
       queues: [...(container.queue.queues as Map<string, Queue>).values()],
       auth: services.auth,

@@ -18,18 +18,13 @@ import { registerMailJobs } from './modules/mail/jobs.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
-import { createRedisTier } from './platform/cache/redis.js';
 import type { Database } from './platform/db/index.js';
 import { migratePglite, migratePostgres } from './platform/db/migrate.js';
 import { createPgDatabase } from './platform/db/pg.js';
 import { createPgliteDatabase } from './platform/db/pglite.js';
 import type { Mailer } from './platform/mail/index.js';
 import { createLogMailer } from './platform/mail/log.js';
-import { createSmtpMailer } from './platform/mail/smtp.js';
-import { createBullmqQueue } from './platform/queue/bullmq.js';
 import { type JobQueue, type QueueDefinition, startOnFirstUse } from './platform/queue/index.js';
-import { createPgBossQueue } from './platform/queue/pgboss.js';
-import { createRedis } from './platform/redis/index.js';
 import { createBreaker } from './platform/resilience/breaker.js';
 
 export interface Container {
@@ -99,10 +94,15 @@ const definitionsOf = (policies: Record<QueueName, QueuePolicy>): QueueDefinitio
   queueNames.map((name) => ({ name, ...policies[name] }));
 
 /** BullMQ when Redis is configured; otherwise pg-boss on the app's own database (PGlite included). */
-export function createQueue(config: Config, db: Database, policies = resolvePolicies()): JobQueue {
+/**
+ * BullMQ when Redis is configured; otherwise pg-boss on the app's own database (PGlite
+ * included). Adapters are imported on demand: a process loads the one it uses, not both.
+ */
+export async function createQueue(config: Config, db: Database, policies = resolvePolicies()): Promise<JobQueue> {
   const queueDefinitions = definitionsOf(policies);
   const retentionMs = config.workers.retentionDays * 86_400_000;
   if (config.redis) {
+    const { createBullmqQueue } = await import('./platform/queue/bullmq.js');
     return createBullmqQueue({
       redisUrl: config.redis.url,
       prefix: `${config.redis.keyPrefix}:jobs`,
@@ -111,6 +111,7 @@ export function createQueue(config: Config, db: Database, policies = resolvePoli
     });
   }
   // pg-boss runs its SQL through the app's own pool (or PGlite's one connection).
+  const { createPgBossQueue } = await import('./platform/queue/pgboss.js');
   return createPgBossQueue({
     queues: queueDefinitions,
     retentionMs,
@@ -137,19 +138,24 @@ export async function createContainer(
   // Request-path connections fail fast while Redis is away: the cache falls back to the
   // source and the rate limiter lets requests through, instead of requests hanging.
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 };
-  const redis = config.redis ? createRedis(config.redis.url, failFast) : undefined;
+  const redisModule = config.redis ? await import('./platform/redis/index.js') : undefined;
+  const redis = config.redis ? redisModule?.createRedis(config.redis.url, failFast) : undefined;
   const rateLimitRedis = config.redis
-    ? createRedis(config.redis.url, { ...failFast, connectionName: 'quire-ratelimit' })
+    ? redisModule?.createRedis(config.redis.url, { ...failFast, connectionName: 'quire-ratelimit' })
     : undefined;
+  const shared =
+    redis && config.redis
+      ? (await import('./platform/cache/redis.js')).createRedisTier(redis, {
+          url: config.redis.url,
+          prefix: config.redis.keyPrefix,
+        })
+      : undefined;
 
   const cache =
     config.cache.ttlSeconds === 0
       ? createPassthroughCache()
       : createCache({
-          shared:
-            redis && config.redis
-              ? createRedisTier(redis, { url: config.redis.url, prefix: config.redis.keyPrefix })
-              : undefined,
+          shared,
           l1MaxEntries: config.cache.l1MaxEntries,
           l1TtlSeconds: config.cache.l1TtlSeconds,
           defaultTtlSeconds: config.cache.ttlSeconds,
@@ -161,9 +167,13 @@ export async function createContainer(
         });
 
   const policies = resolvePolicies(opts.policies);
-  const queue = startOnFirstUse(createQueue(config, db, policies));
+  const queue = startOnFirstUse(await createQueue(config, db, policies));
   const mailer = config.mail.smtpUrl
-    ? createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, timeoutMs: config.outbound.timeoutMs })
+    ? (await import('./platform/mail/smtp.js')).createSmtpMailer({
+        url: config.mail.smtpUrl,
+        from: config.mail.from,
+        timeoutMs: config.outbound.timeoutMs,
+      })
     : createLogMailer(log);
   const smtpBreaker = createBreaker((m: Parameters<Mailer['send']>[0]) => mailer.send(m), {
     name: 'smtp',

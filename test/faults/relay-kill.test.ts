@@ -2,9 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createContainer } from '../../src/composition.js';
@@ -12,6 +10,7 @@ import { migratePostgres } from '../../src/platform/db/migrate.js';
 import { TEST_JWT_SECRET, testConfig } from '../helpers/app.js';
 import { createServerDatabase } from '../helpers/db.js';
 import { PASSWORD } from '../helpers/factories.js';
+import { captureLog } from '../helpers/jobs.js';
 import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startSmtpServer } from '../helpers/smtp.js';
 
@@ -124,14 +123,8 @@ describe.runIf(serverUrl).each(backends)('the outbox relay killed mid-batch (%s)
 
     // The API (workers not started yet): registrations record welcome emails in the outbox.
     const config = testConfig({ ...env, LOG_LEVEL: 'info' });
-    const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-        done();
-      },
-    });
-    const container = await createContainer(config, { log: pino({ level: 'info' }, sink) });
+    const { log, entries: logs } = captureLog();
+    const container = await createContainer(config, { log });
     const app = await buildApp({ config, container, logger: false });
     cleanups.push(() => container.close());
     cleanups.push(() => app.close());

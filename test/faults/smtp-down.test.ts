@@ -1,9 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type Container, createContainer } from '../../src/composition.js';
@@ -11,6 +9,7 @@ import { migratePglite } from '../../src/platform/db/migrate.js';
 import { createPgliteDatabase } from '../../src/platform/db/pglite.js';
 import { testConfig } from '../helpers/app.js';
 import { PASSWORD } from '../helpers/factories.js';
+import { captureLog } from '../helpers/jobs.js';
 import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 
@@ -43,13 +42,6 @@ const backends: Backend[] = process.env.TEST_REDIS_URL ? ['pg-boss', 'bullmq'] :
 if (!process.env.TEST_REDIS_URL) {
   // Listed as skipped, not silent (with CI=true helpers/redis.ts fails the run without TEST_REDIS_URL).
   it.skip('on BullMQ: needs TEST_REDIS_URL', () => {});
-}
-
-interface LogLine {
-  level: number;
-  time: number;
-  msg: string;
-  [k: string]: unknown;
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -114,14 +106,8 @@ describe.each(backends)('SMTP down for a minute (%s): no email lost; the breaker
     const config = testConfig(env);
 
     // The container's own logger, written into memory: the breaker reports its transitions there.
-    const logs: LogLine[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-        done();
-      },
-    });
-    const container: Container = await createContainer(config, { db, log: pino({ level: 'info' }, sink) });
+    const { log, entries: logs } = captureLog();
+    const container: Container = await createContainer(config, { db, log });
     const app: FastifyInstance = await buildApp({ config, container, logger: false });
     // Cleanups run in reverse: the app closes first, then the container (workers, relay, queue).
     cleanup(() => container.close());
