@@ -134,6 +134,8 @@ export const queueRunners: Runner[] = [
       const prefix = `qbench_${randomBytes(4).toString('hex')}`;
       const connection = new Redis(s.redisUrl, { maxRetriesPerRequest: null });
       const queue = new Queue('bench', { connection, prefix, defaultJobOptions: { removeOnComplete: true } });
+      // Connected before the clock starts, as the port's start() is.
+      await queue.waitUntilReady();
       let worker: Worker | undefined;
       try {
         return await measure(
