@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createJobPlatform, type JobContext, type JobPlatform } from '../../src/modules/jobs/platform.js';
 import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from '../../src/modules/jobs/queues.js';
-import type { Database } from '../../src/platform/db/index.js';
+import type { Database, Executor } from '../../src/platform/db/index.js';
 import { processedJobs } from '../../src/platform/db/schema.js';
 import type { JobInfo, JobQueue, QueueDefinition } from '../../src/platform/queue/index.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
@@ -123,6 +123,48 @@ describe.each(databaseKinds)('job platform with processed_jobs on $name', (kind)
         .from(processedJobs)
         .where(inArray(processedJobs.jobId, [welcome, reset, media]));
       expect(recorded.map((r) => [r.idempotencyKey, r.queue, r.jobId])).toEqual([[key, 'email', welcome]]);
+    });
+
+    it('job.once applies a database effect with the key in one transaction: once, and not at all if it fails', async () => {
+      const { platform, jobIn } = await stack();
+      await db.query('CREATE TABLE IF NOT EXISTS once_effects (k text NOT NULL)');
+      const tries: Array<string | undefined> = [];
+      platform.handle('media', 'once', async (job) => {
+        const mark = (tx: Executor) => tx.execute(sql`INSERT INTO once_effects (k) VALUES (${job.idempotencyKey})`);
+        if (job.data.failInside) {
+          // The effect's transaction fails: neither the row nor the key may stay.
+          await job.once(async (tx) => {
+            await mark(tx);
+            throw new Error('effect failed');
+          });
+        }
+        const apply = async (tx: Executor) => {
+          await mark(tx);
+          return 'applied';
+        };
+        tries.push(await job.once(apply));
+        // A second call in the same run finds the key recorded and applies nothing.
+        tries.push(await job.once(apply));
+        return null;
+      });
+      await platform.start(['media']);
+      const key = `once-${randomUUID()}`;
+      const id = await platform.enqueue('media', 'once', {}, { idempotencyKey: key });
+      await jobIn(id, 'completed');
+      expect(tries).toEqual(['applied', undefined]);
+      const rows = async (k: string) =>
+        Number((await db.query('SELECT count(*)::int AS n FROM once_effects WHERE k = $1', [k])).rows[0]?.n);
+      expect(await rows(key)).toBe(1);
+
+      const failing = `once-fail-${randomUUID()}`;
+      const failed = await platform.enqueue('media', 'once', { failInside: true }, { idempotencyKey: failing });
+      await jobIn(failed, 'failed');
+      expect(await rows(failing)).toBe(0);
+      const recorded = await db.system
+        .select()
+        .from(processedJobs)
+        .where(inArray(processedJobs.idempotencyKey, [failing]));
+      expect(recorded).toEqual([]);
     });
 
     it('completes a job whose key is already processed without running the handler', async () => {

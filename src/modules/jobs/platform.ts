@@ -1,14 +1,23 @@
 import { EventEmitter } from 'node:events';
 import { eq, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import { type Database, tables } from '../../platform/db/index.js';
+import { type Database, type Executor, tables } from '../../platform/db/index.js';
 import type { EnqueueOptions, JobInfo, JobQueue, RunningJob } from '../../platform/queue/index.js';
 import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from './queues.js';
 
 const { processedJobs } = tables;
 
 /** Handlers receive this; `idempotencyKey` is the key the job was enqueued with, if any. */
-export type JobContext = RunningJob & { idempotencyKey: string | null };
+export type JobContext = RunningJob & {
+  idempotencyKey: string | null;
+  /**
+   * Applies a database effect exactly once: `effect` runs in a transaction that also records
+   * the job's key, and does not run at all (resolving undefined) if the key is already
+   * recorded. A worker dying mid-way leaves neither, so the retry applies it. Effects outside
+   * the database (mail, HTTP) cannot share a transaction and stay at-least-once.
+   */
+  once<T>(effect: (tx: Executor) => Promise<T>): Promise<T | undefined>;
+};
 export type Handler = (job: JobContext) => Promise<unknown>;
 
 export interface JobEvents {
@@ -57,7 +66,19 @@ export function createJobPlatform(deps: {
       log.info({ jobId: job.id, queue: queueName, key }, 'job: already processed; skipping');
       return { skipped: 'already processed' };
     }
-    const result = await handler({ ...job, data, idempotencyKey: key });
+    const once = <T>(effect: (tx: Executor) => Promise<T>) =>
+      db.transaction(async (tx) => {
+        if (key) {
+          const claimed = await tx
+            .insert(processedJobs)
+            .values({ idempotencyKey: key, queue: queueName, jobId: job.id })
+            .onConflictDoNothing()
+            .returning({ k: processedJobs.idempotencyKey });
+          if (claimed.length === 0) return undefined;
+        }
+        return effect(tx);
+      });
+    const result = await handler({ ...job, data, idempotencyKey: key, once });
     if (key) {
       await db.system
         .insert(processedJobs)
