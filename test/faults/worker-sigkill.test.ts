@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratePostgres } from '../../src/platform/db/migrate.js';
-import { createPgDatabase } from '../../src/platform/db/pg.js';
-import type { JobQueue } from '../../src/platform/queue/index.js';
+import { describe, expect, it } from 'vitest';
 import {
   type Backend,
   createFaultPlatform,
-  createFaultQueue,
   effectCount,
   FAULT_JOB,
   FAULT_QUEUE,
-  FAULT_TABLES_SQL,
-  killHard,
   reportLine,
   spawnWorker,
   tally,
-  type WorkerProcess,
   waitFor,
 } from '../fixtures/faults.js';
-import { createServerDatabase } from '../helpers/db.js';
-import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { TEST_REDIS_URL } from '../helpers/redis.js';
+import { useFaultSuite } from './suite.js';
 
 /**
  * SIGKILL a worker process while it runs jobs, start another: every job's effect happens
@@ -39,41 +32,13 @@ const cases: { backend: Backend; env: Record<string, string>; recoveryEnv: Recor
 ];
 
 describe.skipIf(!serverUrl).each(cases)('SIGKILL of a worker process on $backend', ({ backend, env, recoveryEnv }) => {
-  const children: WorkerProcess[] = [];
-  const cleanups: (() => Promise<unknown> | unknown)[] = [];
-  let db: ReturnType<typeof createPgDatabase>;
-  let dbUrl: string;
-  let producer: JobQueue;
-  const prefix = uniquePrefix('sigkill');
-
-  beforeAll(async () => {
-    if (backend === 'bullmq') await assertRedisReachable();
-    const target = await createServerDatabase(serverUrl!);
-    cleanups.push(() => target.drop());
-    dbUrl = target.url;
-    await migratePostgres(dbUrl);
-    db = createPgDatabase({ url: dbUrl, poolMax: 4 });
-    cleanups.unshift(() => db.close());
-    await db.query(FAULT_TABLES_SQL);
-    producer = createFaultQueue({ backend, db, redisUrl: TEST_REDIS_URL, prefix });
-    cleanups.unshift(() => producer.close());
-    await producer.start();
-    if (backend === 'bullmq') cleanups.push(() => dropPrefix(prefix));
-  });
-
-  afterAll(async () => {
-    for (const c of children) killHard(c.child);
-    await Promise.all(children.map((c) => c.exited));
-    for (const fn of cleanups)
-      await Promise.resolve()
-        .then(fn)
-        .catch((err: Error) => console.warn(`cleanup: ${err.message}`));
-  });
+  const suite = useFaultSuite(backend, 'sigkill', serverUrl!);
+  const { children } = suite;
 
   it(`loses and duplicates none of ${N} jobs when the worker running them is killed`, {
     timeout: 120_000,
   }, async () => {
-    const platform = createFaultPlatform(db, producer);
+    const platform = createFaultPlatform(suite.db, suite.producer);
     const run = randomBytes(3).toString('hex');
     const jobs = new Map<string, string>();
     for (let i = 0; i < N; i++) {
@@ -83,9 +48,9 @@ describe.skipIf(!serverUrl).each(cases)('SIGKILL of a worker process on $backend
     const keys = [...jobs.keys()];
     const workerEnv = {
       BACKEND: backend,
-      DATABASE_URL: dbUrl,
+      DATABASE_URL: suite.dbUrl,
       REDIS_URL: TEST_REDIS_URL,
-      QUEUE_PREFIX: prefix,
+      QUEUE_PREFIX: suite.prefix,
       JOB_MS: '200',
       CONCURRENCY: '10',
       ...env,
@@ -94,12 +59,12 @@ describe.skipIf(!serverUrl).each(cases)('SIGKILL of a worker process on $backend
     const a = spawnWorker(workerEnv);
     children.push(a);
     await a.ready;
-    await waitFor('worker A to apply some effects', async () => (await effectCount(db, keys)) >= 5, 60_000);
+    await waitFor('worker A to apply some effects', async () => (await effectCount(suite.db, keys)) >= 5, 60_000);
     // Kill it as soon as it is in the middle of runs that started under 100 ms ago (a run takes 200).
     await waitFor(
       'worker A to be mid-run',
       async () => {
-        const { rows } = await db.query(
+        const { rows } = await suite.db.query(
           `SELECT count(*)::int AS n FROM fault_runs r
             WHERE r.pid = $1 AND r.at > clock_timestamp() - interval '100 milliseconds'
               AND NOT EXISTS (SELECT 1 FROM fault_effects e WHERE e.job_key = r.job_key)`,
@@ -114,25 +79,26 @@ describe.skipIf(!serverUrl).each(cases)('SIGKILL of a worker process on $backend
     expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
 
     // Runs A started and never finished: its jobs that were active when it died.
-    const interrupted = await db.query(
+    const interrupted = await suite.db.query(
       `SELECT DISTINCT r.job_key FROM fault_runs r
         WHERE r.pid = $1 AND NOT EXISTS (SELECT 1 FROM fault_effects e WHERE e.job_key = r.job_key)`,
       [a.pid],
     );
     const cut = interrupted.rows.map((r) => String(r.job_key));
-    const doneByA = await effectCount(db, keys);
+    const doneByA = await effectCount(suite.db, keys);
 
     const b = spawnWorker({ ...workerEnv, ...recoveryEnv });
     children.push(b);
     await b.ready;
     await waitFor(
       'every job to complete',
-      async () => (await effectCount(db, keys)) === N && (await producer.counts(FAULT_QUEUE)).completed === N,
+      async () =>
+        (await effectCount(suite.db, keys)) === N && (await suite.producer.counts(FAULT_QUEUE)).completed === N,
       90_000,
       200,
     ).catch((err: Error) => console.warn(err.message));
 
-    const t = await tally(db, producer, jobs);
+    const t = await tally(suite.db, suite.producer, jobs);
     console.log(reportLine(t));
     console.log(
       `  ${backend}: ${doneByA} done by worker A before SIGKILL, ${cut.length} cut off mid-run, ${t.runs} runs in all`,
@@ -144,7 +110,9 @@ describe.skipIf(!serverUrl).each(cases)('SIGKILL of a worker process on $backend
     expect(t.completed).toBe(N);
     // The kill landed mid-job, and every job it cut off was run again and applied by B.
     expect(cut.length).toBeGreaterThan(0);
-    const appliedBy = await db.query('SELECT job_key, pid FROM fault_effects WHERE job_key = ANY($1::text[])', [cut]);
+    const appliedBy = await suite.db.query('SELECT job_key, pid FROM fault_effects WHERE job_key = ANY($1::text[])', [
+      cut,
+    ]);
     expect(appliedBy.rows.map((r) => [r.job_key, r.pid]).sort()).toEqual(cut.map((k) => [k, b.pid]).sort());
     expect(b.stderr()).toBe('');
   });

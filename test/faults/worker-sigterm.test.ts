@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratePostgres } from '../../src/platform/db/migrate.js';
-import { createPgDatabase } from '../../src/platform/db/pg.js';
-import type { JobQueue } from '../../src/platform/queue/index.js';
+import { describe, expect, it } from 'vitest';
 import {
   type Backend,
   createFaultPlatform,
-  createFaultQueue,
   effectCount,
   FAULT_JOB,
   FAULT_QUEUE,
-  FAULT_TABLES_SQL,
-  killHard,
   reportLine,
   spawnWorker,
   tally,
-  type WorkerProcess,
   waitFor,
 } from '../fixtures/faults.js';
-import { createServerDatabase } from '../helpers/db.js';
-import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { TEST_REDIS_URL } from '../helpers/redis.js';
+import { useFaultSuite } from './suite.js';
 
 /**
  * SIGTERM to a worker process with jobs running (the deploy case, not a crash): jobs that can
@@ -32,39 +25,11 @@ const N = 10;
 const backends: Backend[] = ['bullmq', 'pg-boss'];
 
 describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', (backend) => {
-  const children: WorkerProcess[] = [];
-  const cleanups: (() => Promise<unknown> | unknown)[] = [];
-  let db: ReturnType<typeof createPgDatabase>;
-  let dbUrl: string;
-  let producer: JobQueue;
-  const prefix = uniquePrefix('sigterm');
-
-  beforeAll(async () => {
-    if (backend === 'bullmq') await assertRedisReachable();
-    const target = await createServerDatabase(serverUrl!);
-    cleanups.push(() => target.drop());
-    dbUrl = target.url;
-    await migratePostgres(dbUrl);
-    db = createPgDatabase({ url: dbUrl, poolMax: 4 });
-    cleanups.unshift(() => db.close());
-    await db.query(FAULT_TABLES_SQL);
-    producer = createFaultQueue({ backend, db, redisUrl: TEST_REDIS_URL, prefix });
-    cleanups.unshift(() => producer.close());
-    await producer.start();
-    if (backend === 'bullmq') cleanups.push(() => dropPrefix(prefix));
-  });
-
-  afterAll(async () => {
-    for (const c of children) killHard(c.child);
-    await Promise.all(children.map((c) => c.exited));
-    for (const fn of cleanups)
-      await Promise.resolve()
-        .then(fn)
-        .catch((err: Error) => console.warn(`cleanup: ${err.message}`));
-  });
+  const suite = useFaultSuite(backend, 'sigterm', serverUrl!);
+  const { children } = suite;
 
   async function enqueueBatch(label: string) {
-    const platform = createFaultPlatform(db, producer);
+    const platform = createFaultPlatform(suite.db, suite.producer);
     const run = randomBytes(3).toString('hex');
     const jobs = new Map<string, string>();
     for (let i = 0; i < N; i++) {
@@ -76,9 +41,9 @@ describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', 
 
   const workerEnv = (over: Record<string, string>) => ({
     BACKEND: backend,
-    DATABASE_URL: dbUrl,
+    DATABASE_URL: suite.dbUrl,
     REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: prefix,
+    QUEUE_PREFIX: suite.prefix,
     CONCURRENCY: String(N),
     ...over,
   });
@@ -91,7 +56,7 @@ describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', 
     await waitFor(
       `all ${N} jobs to be running`,
       async () => {
-        const { rows } = await db.query(
+        const { rows } = await suite.db.query(
           'SELECT count(DISTINCT job_key)::int AS n FROM fault_runs WHERE pid = $1 AND job_key = ANY($2::text[])',
           [w.pid, keys],
         );
@@ -107,11 +72,11 @@ describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', 
     const keys = [...jobs.keys()];
     // Each run takes 1.5 s; the deadline is 10 s.
     const w = await runningAll(keys, { JOB_MS: '1500', STOP_TIMEOUT_MS: '10000' });
-    expect(await effectCount(db, keys)).toBe(0);
+    expect(await effectCount(suite.db, keys)).toBe(0);
     w.child.kill('SIGTERM');
     expect(await w.exited).toEqual({ code: 0, signal: null });
 
-    const t = await tally(db, producer, jobs);
+    const t = await tally(suite.db, suite.producer, jobs);
     console.log(reportLine(t));
     expect({ lost: t.lostKeys, duplicated: t.duplicatedKeys, completed: t.completed, runs: t.runs }).toEqual({
       lost: [],
@@ -131,9 +96,9 @@ describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', 
     const a = await runningAll(keys, { JOB_MS: '20000', STOP_TIMEOUT_MS: '1000' });
     a.child.kill('SIGTERM');
     expect(await a.exited).toEqual({ code: 0, signal: null });
-    expect(await effectCount(db, keys)).toBe(0);
+    expect(await effectCount(suite.db, keys)).toBe(0);
     for (const id of jobs.values()) {
-      const job = await producer.getJob(id);
+      const job = await suite.producer.getJob(id);
       // Back in the queue at once, not left active for a lock or an expiry to notice.
       expect(job?.state).toBe('waiting');
     }
@@ -141,13 +106,16 @@ describe.skipIf(!serverUrl).each(backends)('SIGTERM of a worker process on %s', 
     const b = spawnWorker(workerEnv({ JOB_MS: '100' }));
     children.push(b);
     await b.ready;
-    await waitFor('every job to complete', async () => (await effectCount(db, keys)) === N, 60_000, 100);
-    await waitFor('the queue to report them completed', async () => (await tally(db, producer, jobs)).completed === N);
-    const t = await tally(db, producer, jobs);
+    await waitFor('every job to complete', async () => (await effectCount(suite.db, keys)) === N, 60_000, 100);
+    await waitFor(
+      'the queue to report them completed',
+      async () => (await tally(suite.db, suite.producer, jobs)).completed === N,
+    );
+    const t = await tally(suite.db, suite.producer, jobs);
     console.log(reportLine(t));
     expect({ lost: t.lostKeys, duplicated: t.duplicatedKeys }).toEqual({ lost: [], duplicated: [] });
     // The hand-back spent no attempt: worker B's runs are attempt 1 again.
-    const { rows } = await db.query(
+    const { rows } = await suite.db.query(
       'SELECT DISTINCT attempt FROM fault_runs WHERE pid = $1 AND job_key = ANY($2::text[])',
       [b.pid, keys],
     );
