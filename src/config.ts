@@ -220,3 +220,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
   };
 }
+
+/** For the entry points: the config, or one line on stderr and exit code 1. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,20 +1,11 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { createContainer } from './composition.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 
 /** The API process: `npm start`. */
 async function main() {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
 
   const container = await createContainer(config);
   const app = await buildApp({ config, container });

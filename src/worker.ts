@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createContainer } from './composition.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { type QueueName, queueNames } from './modules/jobs/queues.js';
 
 /**
@@ -10,16 +10,7 @@ import { type QueueName, queueNames } from './modules/jobs/queues.js';
  * or the arguments (`npm run worker -- export` for a dedicated export worker).
  */
 async function main() {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = args.filter((a) => !queueNames.includes(a as QueueName));
   if (unknown.length) {

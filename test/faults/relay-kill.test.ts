@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createContainer } from '../../src/composition.js';
 import { migratePostgres } from '../../src/platform/db/migrate.js';
 import { TEST_JWT_SECRET, testConfig } from '../helpers/app.js';
+import { useCleanups } from '../helpers/cleanup.js';
 import { createServerDatabase } from '../helpers/db.js';
 import { PASSWORD } from '../helpers/factories.js';
 import { captureLog } from '../helpers/jobs.js';
@@ -34,16 +35,7 @@ if (!process.env.TEST_REDIS_URL) {
   it.skip('on BullMQ: needs TEST_REDIS_URL', () => {});
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterAll(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      console.error('cleanup failed', err);
-    }
-  }
-});
+const cleanup = useCleanups();
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number) {
   const deadline = Date.now() + ms;
@@ -60,7 +52,7 @@ function runCrashingRelay(env: Record<string, string>) {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? ROOT, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  cleanups.push(() => {
+  cleanup(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let stdout = '';
@@ -96,12 +88,12 @@ describe.runIf(serverUrl).each(backends)('the outbox relay killed mid-batch (%s)
     timeout: 120_000,
   }, async () => {
     const target = await createServerDatabase(serverUrl!);
-    cleanups.push(() => target.drop());
+    cleanup(() => target.drop());
     await migratePostgres(target.url);
     const smtp = await startSmtpServer();
-    cleanups.push(() => smtp.stop());
+    cleanup(() => smtp.stop());
     const dataDir = mkdtempSync(join(tmpdir(), 'quire-relay-kill-'));
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
 
     const env: Record<string, string> = {
       DATABASE_URL: target.url,
@@ -118,7 +110,7 @@ describe.runIf(serverUrl).each(backends)('the outbox relay killed mid-batch (%s)
       const prefix = uniquePrefix('relay');
       env.REDIS_URL = TEST_REDIS_URL;
       env.REDIS_KEY_PREFIX = prefix;
-      cleanups.push(() => dropPrefix(prefix));
+      cleanup(() => dropPrefix(prefix));
     }
 
     // The API (workers not started yet): registrations record welcome emails in the outbox.
@@ -126,8 +118,8 @@ describe.runIf(serverUrl).each(backends)('the outbox relay killed mid-batch (%s)
     const { log, entries: logs } = captureLog();
     const container = await createContainer(config, { log });
     const app = await buildApp({ config, container, logger: false });
-    cleanups.push(() => container.close());
-    cleanups.push(() => app.close());
+    cleanup(() => container.close());
+    cleanup(() => app.close());
     await app.ready();
     expect(container.queue.kind).toBe(backend);
     // The queue's schema (pg-boss) or queues (BullMQ) exist before the crashing relay arrives.

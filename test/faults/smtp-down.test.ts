@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type Container, createContainer } from '../../src/composition.js';
 import { migratePglite } from '../../src/platform/db/migrate.js';
 import { createPgliteDatabase } from '../../src/platform/db/pglite.js';
 import { testConfig } from '../helpers/app.js';
+import { useCleanups } from '../helpers/cleanup.js';
 import { PASSWORD } from '../helpers/factories.js';
 import { captureLog } from '../helpers/jobs.js';
 import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
@@ -44,16 +45,7 @@ if (!process.env.TEST_REDIS_URL) {
   it.skip('on BullMQ: needs TEST_REDIS_URL', () => {});
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterAll(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      console.error('cleanup failed', err);
-    }
-  }
-});
+const cleanup = useCleanups();
 
 /** Polls until `check` holds (true) or `ms` pass (false). */
 async function poll(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
@@ -73,8 +65,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(backends)('SMTP down for a minute (%s): no email lost; the breaker opens and closes', (backend) => {
   it('delivers every welcome email exactly once after the outage', { timeout: 150_000 }, async () => {
-    const cleanup = (fn: () => Promise<void> | void) => cleanups.push(fn);
-
     // The mail relay, up: the service runs normally before the outage.
     const smtp: TestSmtpServer = await startSmtpServer();
     cleanup(() => smtp.stop());

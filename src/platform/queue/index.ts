@@ -81,6 +81,11 @@ export interface JobQueue {
   readonly kind: 'bullmq' | 'pg-boss';
   /** Creates the queues (idempotent); call before anything else. */
   start(): Promise<void>;
+  /**
+   * Not from inside a database transaction: work tied to a write goes through the outbox (it
+   * commits with the write), and on PGlite an enqueue waiting for the connection a transaction
+   * holds would wait forever.
+   */
   enqueue(queue: string, name: string, data: Record<string, unknown>, opts?: EnqueueOptions): Promise<string>;
   /** Starts `concurrency` parallel consumers of one queue in this process. */
   work(queue: string, handler: JobHandler, opts: { concurrency: number } & WorkerEvents): Promise<void>;
