@@ -15,6 +15,7 @@ import { createJobPlatform, type JobPlatform } from './modules/jobs/platform.js'
 import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from './modules/jobs/queues.js';
 import { createJobsService, type JobsService } from './modules/jobs/service.js';
 import { registerMailJobs } from './modules/mail/jobs.js';
+import { registerPublishingJobs } from './modules/posts/jobs.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
@@ -220,11 +221,12 @@ export async function createContainer(
     outbox,
   });
   const tenants = createTenantsService({ db, users: auth, cache, outbox });
-  const posts = createPostsService({ db });
+  const posts = createPostsService({ db, outbox });
   const exports = createExportsService({ db, jobs, dir: join(config.dataDir, 'exports') });
   const send = (m: Parameters<Mailer['send']>[0]) => smtpBreaker.call(m);
   registerMailJobs(jobs, { send, auth, publicUrl: config.publicUrl });
   registerDigestJobs(jobs, { db, send, publicUrl: config.publicUrl, cron: config.workers.digestCron });
+  registerPublishingJobs(jobs, { db, log });
   registerMaintenanceJobs(jobs, {
     db,
     auth,

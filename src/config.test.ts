@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       redis: undefined,
       workers: {
         inline: true,
-        queues: ['email', 'media', 'digest', 'export', 'webhooks', 'maintenance'],
+        queues: ['email', 'publishing', 'media', 'digest', 'export', 'webhooks', 'maintenance'],
         concurrency: {},
         pollIntervalMs: 500,
         retentionDays: 7,

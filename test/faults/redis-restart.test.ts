@@ -213,6 +213,19 @@ describe.skipIf(!serverUrl)('Redis restart under load (BullMQ, AOF)', () => {
       let restartAt = 0;
       const outage = async () => {
         await waitFor('a third of the jobs to be accepted', () => accepted.size >= STOP_AFTER, 60_000, 5);
+        // ...and only while the worker is in the middle of a job (it may have caught up).
+        await waitFor(
+          'a job to be mid-run',
+          async () => {
+            const { rows } = await db.query(
+              `SELECT count(*)::int AS n FROM fault_runs r
+                WHERE NOT EXISTS (SELECT 1 FROM fault_effects e WHERE e.job_key = r.job_key)`,
+            );
+            return Number(rows[0]?.n) > 0;
+          },
+          30_000,
+          2,
+        );
         acceptedBeforeStop = accepted.size;
         doneBeforeStop = await effectCount(db, [...accepted.keys()]);
         const current = redisServers.at(-1)!;

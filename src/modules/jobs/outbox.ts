@@ -13,6 +13,8 @@ export interface OutboxWork {
   /** Same key, same job: delivering the row twice cannot run the work twice. */
   idempotencyKey: string;
   tenantId?: string | null;
+  /** Not before this time (a scheduled publication): the job is enqueued delayed. */
+  runAt?: Date;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function recordWork(tx: Executor, work: OutboxWork): Promise<void> 
     payload: work.payload,
     idempotencyKey: work.idempotencyKey,
     tenantId: work.tenantId ?? null,
+    runAt: work.runAt ?? null,
   });
 }
 
@@ -92,7 +95,7 @@ export function createOutboxRelay(opts: RelayOptions): OutboxRelay {
           WHERE dispatched_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
           ORDER BY id LIMIT ${batchSize}
           FOR UPDATE SKIP LOCKED)
-      RETURNING id, tenant_id, queue, name, payload, idempotency_key`);
+      RETURNING id, tenant_id, queue, name, payload, idempotency_key, run_at`);
     return (rows as unknown as { rows: unknown[] }).rows;
   }
 
@@ -104,14 +107,17 @@ export function createOutboxRelay(opts: RelayOptions): OutboxRelay {
       name: string;
       payload: Record<string, unknown>;
       idempotency_key: string;
+      run_at: Date | string | null;
     }[];
     if (batch.length === 0) return 0;
     const sent: number[] = [];
     for (const row of batch) {
       try {
+        const delayMs = row.run_at ? new Date(row.run_at).getTime() - Date.now() : 0;
         await opts.queue.enqueue(row.queue, row.name, row.payload, {
           idempotencyKey: row.idempotency_key,
           tenantId: row.tenant_id,
+          ...(delayMs > 0 ? { delayMs } : {}),
         });
         sent.push(Number(row.id));
       } catch (err) {

@@ -2,7 +2,7 @@
  * The named queues and their policies. Each queue has its own workers, so a flood of media
  * jobs never delays an email; `priority` orders jobs where a backend shares workers.
  */
-export const queueNames = ['email', 'media', 'digest', 'export', 'webhooks', 'maintenance'] as const;
+export const queueNames = ['email', 'publishing', 'media', 'digest', 'export', 'webhooks', 'maintenance'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 export interface QueuePolicy {
@@ -23,6 +23,14 @@ export const queuePolicies: Record<QueueName, QueuePolicy> = {
     backoff: { type: 'exponential', delayMs: 5_000 },
     timeoutMs: 60_000,
     concurrency: 5,
+  },
+  // Scheduled publications: due at a given time, cheap, retried quickly.
+  publishing: {
+    priority: 2,
+    attempts: 5,
+    backoff: { type: 'exponential', delayMs: 2_000 },
+    timeoutMs: 30_000,
+    concurrency: 2,
   },
   media: {
     priority: 10,

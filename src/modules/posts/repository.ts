@@ -1,4 +1,4 @@
-import { and, eq, isNull, like, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, isNull, like, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
 import { type PostStatus, posts } from '../../platform/db/schema.js';
 
@@ -111,4 +111,34 @@ export async function deleteIfVersion(tx: Executor, tenantId: string, id: string
     .where(and(byId(tenantId, id), eq(posts.version, expectedVersion)))
     .returning({ id: posts.id });
   return rows.length > 0;
+}
+
+// --- system role (the job platform): explicit tenant filters, no caller to scope to ---
+
+export const findScheduleState = async (db: Executor, tenantId: string, id: string) =>
+  (
+    await db
+      .select({ status: posts.status, publishedAt: posts.publishedAt })
+      .from(posts)
+      .where(byId(tenantId, id))
+      .limit(1)
+  )[0];
+
+/** Publishes the post if it is still scheduled for exactly `publishAt` (not rescheduled, not unscheduled). */
+export async function publishIfScheduledFor(db: Executor, tenantId: string, id: string, publishAt: Date) {
+  const rows = await db
+    .update(posts)
+    .set({ status: 'published', version: sql`${posts.version} + 1`, updatedAt: sql`now()` })
+    .where(and(byId(tenantId, id), eq(posts.status, 'scheduled'), eq(posts.publishedAt, publishAt)))
+    .returning({ id: posts.id });
+  return rows.length > 0;
+}
+
+/** Every scheduled post whose time has come, in every tenant (the sweep behind lost timers). */
+export async function publishOverdue(db: Executor) {
+  return db
+    .update(posts)
+    .set({ status: 'published', version: sql`${posts.version} + 1`, updatedAt: sql`now()` })
+    .where(and(eq(posts.status, 'scheduled'), lte(posts.publishedAt, sql`now()`)))
+    .returning({ tenantId: posts.tenantId, id: posts.id });
 }

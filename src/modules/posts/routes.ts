@@ -101,6 +101,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
     ['publish', 'Publish now (sets publishedAt on first publication)', posts.publish],
     ['unpublish', 'Back to draft', posts.unpublish],
     ['archive', 'Archive', posts.archive],
+    ['unschedule', 'A scheduled post back to draft (its publication is cancelled)', posts.unschedule],
   ] as const;
   for (const [action, summary, run] of transitions) {
     app.post(
@@ -120,6 +121,33 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
         withEtag(reply, await run(req.tenant!, req.params.id, expectedVersion(req, req.body?.version))),
     );
   }
+
+  app.post(
+    '/posts/:id/schedule',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Schedule a draft: it is published at publishAt (a future time)',
+        description:
+          'The post becomes `scheduled` with `publishedAt` = publishAt. Scheduling a scheduled post again moves its time. Publishing it by hand publishes it now; unscheduling returns it to draft.',
+        headers: withIfMatch,
+        params: s.idParams,
+        body: s.scheduleBody,
+        response: { 200: data(s.post), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) =>
+      withEtag(
+        reply,
+        await posts.schedule(
+          req.tenant!,
+          req.params.id,
+          new Date(req.body.publishAt),
+          expectedVersion(req, req.body.version),
+        ),
+      ),
+  );
 
   app.delete(
     '/posts/:id',

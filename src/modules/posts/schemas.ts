@@ -32,6 +32,13 @@ export const updatePostBody = z
 // No body at all is fine (Fastify hands the validator null then), as is `{}` or `{ version }`.
 export const transitionBody = z.object({ version: version.optional() }).strict().nullish();
 
+export const scheduleBody = z
+  .object({
+    publishAt: z.iso.datetime({ offset: true }).describe('When to publish, e.g. 2026-12-01T09:00:00Z'),
+    version: version.optional().describe('The version you read; or send it as If-Match'),
+  })
+  .strict();
+
 export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),

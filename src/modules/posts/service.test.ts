@@ -3,6 +3,7 @@ import type { Database, TenantContext } from '../../platform/db/index.js';
 import { migratePglite } from '../../platform/db/migrate.js';
 import { createPgliteDatabase } from '../../platform/db/pglite.js';
 import { tenants, users } from '../../platform/db/schema.js';
+import { createOutbox } from '../jobs/outbox.js';
 import { createPostsService, type PostsService } from './service.js';
 
 // The service on its own (no HTTP), on an in-memory PGlite.
@@ -29,7 +30,7 @@ describe('posts service', () => {
     );
     owner = { tenantId: t!.id, userId: o!.id };
     viewer = { tenantId: t!.id, userId: v!.id };
-    posts = createPostsService({ db });
+    posts = createPostsService({ db, outbox: createOutbox() });
   });
   afterAll(() => db?.close());
 

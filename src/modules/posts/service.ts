@@ -5,6 +5,7 @@ import type { MemberRole, PostStatus } from '../../platform/db/schema.js';
 import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from '../../shared/errors.js';
 import { canOnRecord } from '../../shared/permissions.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import type { Outbox } from '../jobs/outbox.js';
 import * as repo from './repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -84,11 +85,15 @@ export interface PostsService {
   publish(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
   unpublish(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
   archive(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
+  /** A draft (or a scheduled post, rescheduled) published by the job platform at `publishAt`. */
+  schedule(ctx: TenantContext, id: string, publishAt: Date, version?: number): Promise<PostDto>;
+  /** A scheduled post back to draft; its pending publication then does nothing. */
+  unschedule(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
   remove(ctx: TenantContext, id: string, version?: number): Promise<void>;
 }
 
-export function createPostsService(deps: { db: Database }): PostsService {
-  const { db } = deps;
+export function createPostsService(deps: { db: Database; outbox: Outbox }): PostsService {
+  const { db, outbox } = deps;
 
   /** Loads a post the caller may act on, or fails with 404 / 403 / 409. */
   async function loadForWrite(
@@ -111,8 +116,15 @@ export function createPostsService(deps: { db: Database }): PostsService {
     return inTenant(db, ctx, 'posts:read', async (tx, role) => {
       const post = await loadForWrite(tx, ctx, role, id, 'posts:publish', version);
       if (post.status === to) return toPostDto(post); // idempotent
+      // A scheduled post published by hand goes out now, not at its scheduled time.
       const publishedAt =
-        to === 'published' ? sql`coalesce(${post.publishedAt}::timestamptz, now())` : to === 'draft' ? null : undefined;
+        to === 'published'
+          ? post.status === 'scheduled'
+            ? sql`now()`
+            : sql`coalesce(${post.publishedAt}::timestamptz, now())`
+          : to === 'draft'
+            ? null
+            : undefined;
       const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, {
         status: to,
         ...(publishedAt !== undefined && { publishedAt }),
@@ -192,6 +204,50 @@ export function createPostsService(deps: { db: Database }): PostsService {
     publish: (ctx, id, version) => transition(ctx, id, 'published', version),
     unpublish: (ctx, id, version) => transition(ctx, id, 'draft', version),
     archive: (ctx, id, version) => transition(ctx, id, 'archived', version),
+
+    async schedule(ctx, id, publishAt, version) {
+      if (publishAt.getTime() <= Date.now()) {
+        throw badRequest('publish_at_in_past', 'publishAt must be in the future; to publish now, use /publish');
+      }
+      const dto = await inTenant(db, ctx, 'posts:read', async (tx, role) => {
+        const post = await loadForWrite(tx, ctx, role, id, 'posts:publish', version);
+        if (post.status !== 'draft' && post.status !== 'scheduled') {
+          throw conflict('not_a_draft', `Only drafts can be scheduled; this post is ${post.status}`);
+        }
+        const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, {
+          status: 'scheduled',
+          publishedAt: publishAt,
+        });
+        if (!row) throw stale(post.version + 1);
+        // Commits with the schedule. The key names the time, so a reschedule is a new job and the
+        // old one finds the post no longer due at its time and does nothing.
+        await outbox.record(tx, {
+          queue: 'publishing',
+          name: 'publish-scheduled',
+          tenantId: ctx.tenantId,
+          payload: { postId: id, publishAt: publishAt.toISOString() },
+          idempotencyKey: `publish:${ctx.tenantId}:${id}:${publishAt.toISOString()}:${row.version}`,
+          runAt: publishAt,
+        });
+        return toPostDto(row);
+      });
+      outbox.committed();
+      return dto;
+    },
+
+    unschedule: (ctx, id, version) =>
+      inTenant(db, ctx, 'posts:read', async (tx, role) => {
+        const post = await loadForWrite(tx, ctx, role, id, 'posts:publish', version);
+        if (post.status !== 'scheduled') {
+          throw conflict('not_scheduled', `Only scheduled posts can be unscheduled; this post is ${post.status}`);
+        }
+        const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, {
+          status: 'draft',
+          publishedAt: null,
+        });
+        if (!row) throw stale(post.version + 1);
+        return toPostDto(row);
+      }),
 
     remove: (ctx, id, version) =>
       inTenant(db, ctx, 'posts:read', async (tx, role) => {

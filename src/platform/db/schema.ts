@@ -26,7 +26,8 @@ export const memberRoles = ['owner', 'admin', 'editor', 'author', 'viewer'] as c
 export type MemberRole = (typeof memberRoles)[number];
 export const memberRole = pgEnum('member_role', memberRoles);
 
-export const postStatuses = ['draft', 'published', 'archived'] as const;
+/** `scheduled`: publishedAt is in the future and the job platform publishes it then. */
+export const postStatuses = ['draft', 'scheduled', 'published', 'archived'] as const;
 export type PostStatus = (typeof postStatuses)[number];
 export const postStatus = pgEnum('post_status', postStatuses);
 
@@ -182,6 +183,8 @@ export const outbox = pgTable(
     /** Becomes the job id: a second delivery of the same row is the same job. */
     idempotencyKey: text('idempotency_key').notNull(),
     createdAt: timestamps.createdAt,
+    /** The job runs no earlier than this (a scheduled publication); null = at once. */
+    runAt: timestamp('run_at', { withTimezone: true, mode: 'date', precision: 3 }),
     claimedUntil: timestamp('claimed_until', { withTimezone: true, mode: 'date', precision: 3 }),
     dispatchedAt: timestamp('dispatched_at', { withTimezone: true, mode: 'date', precision: 3 }),
     attempts: integer('attempts').notNull().default(0),

@@ -1,0 +1,45 @@
+import type { Logger } from 'pino';
+import type { Database } from '../../platform/db/index.js';
+import { RetryLaterError } from '../../platform/queue/index.js';
+import type { JobPlatform } from '../jobs/platform.js';
+import * as repo from './repository.js';
+
+/**
+ * Scheduled publication. Scheduling records a delayed job (through the outbox, with the
+ * schedule's transaction); the job publishes the post if it is still scheduled for that very
+ * time. A sweep every minute publishes anything overdue, so a lost job can delay a
+ * publication by a minute but never drop it.
+ */
+export function registerPublishingJobs(jobs: JobPlatform, deps: { db: Database; log: Logger }) {
+  const { db, log } = deps;
+
+  jobs.handle('publishing', 'publish-scheduled', async (job) => {
+    const tenantId = job.tenantId;
+    const postId = String(job.data.postId);
+    const publishAt = new Date(String(job.data.publishAt));
+    if (!tenantId || Number.isNaN(publishAt.getTime())) throw new Error('publish-scheduled needs a tenant and a time');
+    const state = await repo.findScheduleState(db.system, tenantId, postId);
+    if (state?.status !== 'scheduled' || state.publishedAt?.getTime() !== publishAt.getTime()) {
+      // Unscheduled, rescheduled, published by hand or deleted since: this job's time is gone.
+      return { skipped: 'no longer scheduled for this time' };
+    }
+    const early = publishAt.getTime() - Date.now();
+    // A timer that fires early waits for its time without spending an attempt.
+    if (early > 0) throw new RetryLaterError('not due yet', early);
+    const published = await repo.publishIfScheduledFor(db.system, tenantId, postId, publishAt);
+    if (published) log.info({ event: 'post.published', tenantId, postId, scheduled: true }, 'scheduled post published');
+    return { published };
+  });
+
+  jobs.handle('maintenance', 'publish-overdue', async () => {
+    const published = await repo.publishOverdue(db.system);
+    for (const p of published) {
+      log.warn(
+        { event: 'post.published', tenantId: p.tenantId, postId: p.id, scheduled: true, bySweep: true },
+        'an overdue scheduled post was published by the sweep (its job was late or lost)',
+      );
+    }
+    return { published: published.length };
+  });
+  jobs.every('maintenance', 'publish-overdue', '* * * * *', 'publish-overdue');
+}
