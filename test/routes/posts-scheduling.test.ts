@@ -49,6 +49,16 @@ describe.each(queueModes)('scheduled publication, $name', (mode) => {
   const getPost = async (id: string) =>
     (await app.inject({ url: `/api/v1/posts/${id}`, headers: t.as(t.owner) })).json().data;
   const inMs = (ms: number) => new Date(Date.now() + ms);
+  /** Polls the post until it is published (the job platform's doing), failing with `what` at the deadline. */
+  const publishedSoon = (id: string, what: string, ms: number) =>
+    waitFor(
+      what,
+      async () => {
+        const p = await getPost(id);
+        return p.status === 'published' ? p : undefined;
+      },
+      ms,
+    );
 
   it('schedules a draft and publishes it at its time, through the job platform', async () => {
     const post = await createPost(app, t, author);
@@ -63,14 +73,7 @@ describe.each(queueModes)('scheduled publication, $name', (mode) => {
     const list = await app.inject({ url: '/api/v1/posts?status=scheduled', headers: t.as(t.owner) });
     expect(list.json().data.map((p: { id: string }) => p.id)).toContain(post.id);
 
-    const published = await waitFor(
-      'the scheduled post to be published',
-      async () => {
-        const p = await getPost(post.id);
-        return p.status === 'published' ? p : undefined;
-      },
-      20_000,
-    );
+    const published = await publishedSoon(post.id, 'the scheduled post to be published', 20_000);
     expect(published.publishedAt).toBe(at.toISOString());
     expect(published.version).toBe(post.version + 2);
     // Published at or after its time, never before.
@@ -132,14 +135,7 @@ describe.each(queueModes)('scheduled publication, $name', (mode) => {
     // Past the first time (and its job), still scheduled for the second.
     await new Promise((r) => setTimeout(r, first.getTime() - Date.now() + 1_200));
     expect(await getPost(post.id)).toMatchObject({ status: 'scheduled', publishedAt: second.toISOString() });
-    const published = await waitFor(
-      'the rescheduled post to be published',
-      async () => {
-        const p = await getPost(post.id);
-        return p.status === 'published' ? p : undefined;
-      },
-      20_000,
-    );
+    const published = await publishedSoon(post.id, 'the rescheduled post to be published', 20_000);
     expect(published.publishedAt).toBe(second.toISOString());
   });
 
@@ -162,14 +158,7 @@ describe.each(queueModes)('scheduled publication, $name', (mode) => {
       [t.id, post.id],
     );
     await container.jobs.enqueue('maintenance', 'publish-overdue', {});
-    const published = await waitFor(
-      'the sweep to publish the overdue post',
-      async () => {
-        const p = await getPost(post.id);
-        return p.status === 'published' ? p : undefined;
-      },
-      20_000,
-    );
+    const published = await publishedSoon(post.id, 'the sweep to publish the overdue post', 20_000);
     expect(published.version).toBe(post.version + 1);
     expect(logs.entries.some((e) => e.postId === post.id && e.bySweep === true)).toBe(true);
   });
@@ -194,14 +183,7 @@ describe.each(queueModes)('scheduled publication, $name', (mode) => {
 
     ({ app, container } = await createTestStack(tdb.db, menv.env, { log: logs.log }));
     await container.startWorkers();
-    const published = await waitFor(
-      'the restarted workers to publish it',
-      async () => {
-        const p = await getPost(post.id);
-        return p.status === 'published' ? p : undefined;
-      },
-      30_000,
-    );
+    const published = await publishedSoon(post.id, 'the restarted workers to publish it', 30_000);
     expect(published.publishedAt).toBe(at.toISOString());
   });
 });
