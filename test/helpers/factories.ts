@@ -98,6 +98,8 @@ export async function createPost(
     status: string;
     authorId: string;
     title: string;
+    html: string;
+    readingTime: number;
     body: string;
   };
 }

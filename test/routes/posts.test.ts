@@ -39,6 +39,8 @@ describe.each(databaseKinds)('posts routes on $name', (kind) => {
         title: 'Hello World',
         slug: 'hello-world',
         body: 'First post',
+        html: '<p>First post</p>\n',
+        readingTime: 1,
         excerpt: null,
         status: 'draft',
         publishedAt: null,

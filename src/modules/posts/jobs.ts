@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../platform/db/index.js';
 import { RetryLaterError } from '../../platform/queue/index.js';
 import type { JobPlatform } from '../jobs/platform.js';
+import { renderMarkdown } from './render.js';
 import * as repo from './repository.js';
 
 /**
@@ -42,4 +43,14 @@ export function registerPublishingJobs(jobs: JobPlatform, deps: { db: Database; 
     return { published: published.length };
   });
   jobs.every('maintenance', 'publish-overdue', '* * * * *', 'publish-overdue');
+
+  // Posts saved before bodies were rendered on save get their HTML, plaintext and reading time.
+  // One batch a run: a body that renders to nothing (only a stripped script) stays "unrendered"
+  // and must not keep a loop going.
+  jobs.handle('maintenance', 'render-posts', async () => {
+    const batch = await repo.unrendered(db.system, 500);
+    for (const p of batch) await repo.storeRendering(db.system, p, renderMarkdown(p.body));
+    return { rendered: batch.length };
+  });
+  jobs.every('maintenance', 'render-posts', '*/10 * * * *', 'render-posts');
 }

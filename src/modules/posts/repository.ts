@@ -17,7 +17,17 @@ const byId = (tenantId: string, id: string) => and(eq(posts.tenantId, tenantId),
 
 export async function insertPost(
   tx: Executor,
-  v: { tenantId: string; authorId: string; title: string; slug: string; body: string; excerpt: string | null },
+  v: {
+    tenantId: string;
+    authorId: string;
+    title: string;
+    slug: string;
+    body: string;
+    excerpt: string | null;
+    html: string;
+    plaintext: string;
+    readingTime: number;
+  },
 ): Promise<PostRow> {
   const [row] = await tx.insert(posts).values(v).returning();
   return row!;
@@ -95,7 +105,9 @@ export async function updateIfVersion(
   tenantId: string,
   id: string,
   expectedVersion: number,
-  patch: Partial<Pick<PostRow, 'title' | 'slug' | 'body' | 'excerpt' | 'status'>> & { publishedAt?: Date | SQL | null },
+  patch: Partial<
+    Pick<PostRow, 'title' | 'slug' | 'body' | 'excerpt' | 'status' | 'html' | 'plaintext' | 'readingTime'>
+  > & { publishedAt?: Date | SQL | null },
 ): Promise<PostRow | undefined> {
   const [row] = await tx
     .update(posts)
@@ -141,4 +153,24 @@ export async function publishOverdue(db: Executor) {
     .set({ status: 'published', version: sql`${posts.version} + 1`, updatedAt: sql`now()` })
     .where(and(eq(posts.status, 'scheduled'), lte(posts.publishedAt, sql`now()`)))
     .returning({ tenantId: posts.tenantId, id: posts.id });
+}
+
+/** Posts whose body was never rendered (written before rendering existed), oldest first. */
+export const unrendered = (db: Executor, limit: number) =>
+  db
+    .select({ tenantId: posts.tenantId, id: posts.id, body: posts.body })
+    .from(posts)
+    .where(and(eq(posts.html, ''), sql`${posts.body} <> ''`))
+    .limit(limit);
+
+/** Stores a rendering, unless the body changed meanwhile (its own save rendered it then). */
+export async function storeRendering(
+  db: Executor,
+  p: { tenantId: string; id: string; body: string },
+  r: { html: string; plaintext: string; readingTime: number },
+) {
+  await db
+    .update(posts)
+    .set(r)
+    .where(and(byId(p.tenantId, p.id), eq(posts.body, p.body)));
 }

@@ -6,6 +6,7 @@ import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from '..
 import { canOnRecord } from '../../shared/permissions.js';
 import { inTenant } from '../../shared/tenant-scope.js';
 import type { Outbox } from '../jobs/outbox.js';
+import { renderMarkdown } from './render.js';
 import * as repo from './repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -17,6 +18,8 @@ export const toPostDto = (p: repo.PostRow) => ({
   title: p.title,
   slug: p.slug,
   body: p.body,
+  html: p.html,
+  readingTime: p.readingTime,
   excerpt: p.excerpt,
   status: p.status,
   publishedAt: p.publishedAt?.toISOString() ?? null,
@@ -152,6 +155,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
             slug,
             body: input.body,
             excerpt: input.excerpt ?? null,
+            ...renderMarkdown(input.body),
           });
           return toPostDto(row);
         } catch (err) {
@@ -192,7 +196,9 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
         }
         const post = await loadForWrite(tx, ctx, role, id, 'posts:update', version);
         try {
-          const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, patch);
+          // A new body is rendered again; the rendering never lags the Markdown it came from.
+          const rendered = patch.body === undefined ? {} : renderMarkdown(patch.body);
+          const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, { ...patch, ...rendered });
           if (!row) throw stale(post.version + 1);
           return toPostDto(row);
         } catch (err) {

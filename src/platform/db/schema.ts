@@ -144,7 +144,12 @@ export const posts = pgTable(
       .references(() => users.id, { onDelete: 'restrict' }),
     title: text('title').notNull(),
     slug: text('slug').notNull(),
+    /** Markdown, as written. */
     body: text('body').notNull(),
+    /** Rendered from body on every save: sanitized HTML, plaintext, minutes to read. */
+    html: text('html').notNull().default(''),
+    plaintext: text('plaintext').notNull().default(''),
+    readingTime: integer('reading_time').notNull().default(0),
     excerpt: text('excerpt'),
     status: postStatus('status').notNull().default('draft'),
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date', precision: 3 }),
