@@ -17,6 +17,7 @@ import { exportRoutes } from './modules/exports/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
+import { tagRoutes } from './modules/tags/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
 import { errorHandler, frameworkErrors } from './platform/http/error-handler.js';
@@ -126,6 +127,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       });
       await api.register(tenantRoutes, { tenants: services.tenants });
       await api.register(postRoutes, { posts: services.posts });
+      await api.register(tagRoutes, { tags: services.tags });
       await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });
       await api.register(exportRoutes, { exports: services.exports });
     },

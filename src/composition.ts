@@ -17,6 +17,7 @@ import { createJobsService, type JobsService } from './modules/jobs/service.js';
 import { registerMailJobs } from './modules/mail/jobs.js';
 import { registerPublishingJobs } from './modules/posts/jobs.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
+import { createTagsService, type TagsService } from './modules/tags/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
 import type { Database } from './platform/db/index.js';
@@ -42,6 +43,7 @@ export interface Container {
     auth: AuthService;
     tenants: TenantsService;
     posts: PostsService;
+    tags: TagsService;
     jobs: JobsService;
     exports: ExportsService;
   };
@@ -221,7 +223,8 @@ export async function createContainer(
     outbox,
   });
   const tenants = createTenantsService({ db, users: auth, cache, outbox });
-  const posts = createPostsService({ db, outbox });
+  const tags = createTagsService({ db });
+  const posts = createPostsService({ db, outbox, tags });
   const exports = createExportsService({ db, jobs, dir: join(config.dataDir, 'exports') });
   const send = (m: Parameters<Mailer['send']>[0]) => smtpBreaker.call(m);
   registerMailJobs(jobs, { send, auth, publicUrl: config.publicUrl });
@@ -250,7 +253,7 @@ export async function createContainer(
     mailer,
     jobs,
     relay,
-    services: { auth, tenants, posts, jobs: createJobsService({ db, queue }), exports },
+    services: { auth, tenants, posts, tags, jobs: createJobsService({ db, queue }), exports },
     readinessChecks,
     async startWorkers(queues = config.workers.queues) {
       if (workersStarted) return;

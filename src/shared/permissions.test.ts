@@ -17,6 +17,8 @@ const expected: Record<MemberRole, Action[]> = {
     'posts:publish:any',
     'posts:delete:own',
     'posts:delete:any',
+    'tags:read',
+    'tags:manage',
   ],
   author: [
     'tenant:read',
@@ -26,8 +28,9 @@ const expected: Record<MemberRole, Action[]> = {
     'posts:update:own',
     'posts:publish:own',
     'posts:delete:own',
+    'tags:read',
   ],
-  viewer: ['tenant:read', 'members:read', 'posts:read'],
+  viewer: ['tenant:read', 'members:read', 'posts:read', 'tags:read'],
 };
 
 const actions = Object.keys(permissions) as Action[];

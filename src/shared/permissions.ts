@@ -19,6 +19,8 @@ export const permissions = {
   'posts:publish:any': ['owner', 'admin', 'editor'],
   'posts:delete:own': ['owner', 'admin', 'editor', 'author'],
   'posts:delete:any': ['owner', 'admin', 'editor'],
+  'tags:read': ['owner', 'admin', 'editor', 'author', 'viewer'],
+  'tags:manage': ['owner', 'admin', 'editor'],
   'jobs:read': ['owner', 'admin'],
   'jobs:retry': ['owner', 'admin'],
   'exports:create': ['owner', 'admin'],

@@ -42,6 +42,7 @@ describe.each(databaseKinds)('posts routes on $name', (kind) => {
         html: '<p>First post</p>\n',
         readingTime: 1,
         excerpt: null,
+        tags: [],
         status: 'draft',
         publishedAt: null,
         version: 1,

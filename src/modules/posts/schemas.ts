@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { postStatuses } from '../../platform/db/schema.js';
+import { postTag, tagName } from '../tags/schemas.js';
 
 export const postSlug = z
   .string()
@@ -12,11 +13,17 @@ const body = z.string().max(500_000);
 const excerpt = z.string().max(1_000).nullable();
 const version = z.number().int().min(1);
 
+const postTags = z
+  .array(tagName)
+  .max(20)
+  .describe('Tag names, in order (the first is the primary tag); missing tags are created');
+
 export const createPostBody = z.object({
   title,
   body,
   excerpt: excerpt.optional(),
   slug: postSlug.optional(),
+  tags: postTags.optional(),
 });
 
 export const updatePostBody = z
@@ -25,6 +32,7 @@ export const updatePostBody = z
     body: body.optional(),
     excerpt: excerpt.optional(),
     slug: postSlug.optional(),
+    tags: postTags.optional().describe('Replaces the post’s tags, in this order; [] removes them all'),
     version: version.optional().describe('The version you read; or send it as If-Match'),
   })
   .strict();
@@ -70,6 +78,7 @@ export const post = z
     html: z.string().describe('The body rendered to sanitized HTML'),
     readingTime: z.number().int().describe('Minutes to read (275 words a minute)'),
     excerpt: z.string().nullable(),
+    tags: z.array(postTag),
     status: z.enum(postStatuses),
     publishedAt: z.iso.datetime().nullable(),
     version: z.number().int(),

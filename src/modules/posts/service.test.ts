@@ -4,6 +4,7 @@ import { migratePglite } from '../../platform/db/migrate.js';
 import { createPgliteDatabase } from '../../platform/db/pglite.js';
 import { tenants, users } from '../../platform/db/schema.js';
 import { createOutbox } from '../jobs/outbox.js';
+import { createTagsService } from '../tags/service.js';
 import { createPostsService, type PostsService } from './service.js';
 
 // The service on its own (no HTTP), on an in-memory PGlite.
@@ -30,7 +31,7 @@ describe('posts service', () => {
     );
     owner = { tenantId: t!.id, userId: o!.id };
     viewer = { tenantId: t!.id, userId: v!.id };
-    posts = createPostsService({ db, outbox: createOutbox() });
+    posts = createPostsService({ db, outbox: createOutbox(), tags: createTagsService({ db }) });
   });
   afterAll(() => db?.close());
 

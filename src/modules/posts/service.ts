@@ -6,12 +6,15 @@ import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from '..
 import { canOnRecord } from '../../shared/permissions.js';
 import { inTenant } from '../../shared/tenant-scope.js';
 import type { Outbox } from '../jobs/outbox.js';
+import type { TagsService } from '../tags/service.js';
 import { renderMarkdown } from './render.js';
 import * as repo from './repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const toPostDto = (p: repo.PostRow) => ({
+export type PostTag = { id: string; name: string; slug: string };
+
+export const toPostDto = (p: repo.PostRow, tags: PostTag[]) => ({
   id: p.id,
   tenantId: p.tenantId,
   authorId: p.authorId,
@@ -21,6 +24,7 @@ export const toPostDto = (p: repo.PostRow) => ({
   html: p.html,
   readingTime: p.readingTime,
   excerpt: p.excerpt,
+  tags,
   status: p.status,
   publishedAt: p.publishedAt?.toISOString() ?? null,
   version: p.version,
@@ -72,7 +76,7 @@ const stale = (current: number) =>
 export interface PostsService {
   create(
     ctx: TenantContext,
-    input: { title: string; body: string; excerpt?: string | null; slug?: string },
+    input: { title: string; body: string; excerpt?: string | null; slug?: string; tags?: string[] },
   ): Promise<PostDto>;
   get(ctx: TenantContext, idOrSlug: string): Promise<PostDto>;
   list(
@@ -82,7 +86,7 @@ export interface PostsService {
   update(
     ctx: TenantContext,
     id: string,
-    patch: { title?: string; body?: string; excerpt?: string | null; slug?: string },
+    patch: { title?: string; body?: string; excerpt?: string | null; slug?: string; tags?: string[] },
     version: number | undefined,
   ): Promise<PostDto>;
   publish(ctx: TenantContext, id: string, version?: number): Promise<PostDto>;
@@ -95,8 +99,13 @@ export interface PostsService {
   remove(ctx: TenantContext, id: string, version?: number): Promise<void>;
 }
 
-export function createPostsService(deps: { db: Database; outbox: Outbox }): PostsService {
+export function createPostsService(deps: { db: Database; outbox: Outbox; tags: TagsService }): PostsService {
   const { db, outbox } = deps;
+
+  /** A post with its tags, in order. */
+  async function one(tx: Executor, tenantId: string, row: repo.PostRow): Promise<PostDto> {
+    return toPostDto(row, (await deps.tags.tagsOfPosts(tx, tenantId, [row.id])).get(row.id) ?? []);
+  }
 
   /** Loads a post the caller may act on, or fails with 404 / 403 / 409. */
   async function loadForWrite(
@@ -118,7 +127,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
   async function transition(ctx: TenantContext, id: string, to: PostStatus, version?: number) {
     return inTenant(db, ctx, 'posts:read', async (tx, role) => {
       const post = await loadForWrite(tx, ctx, role, id, 'posts:publish', version);
-      if (post.status === to) return toPostDto(post); // idempotent
+      if (post.status === to) return one(tx, ctx.tenantId, post); // idempotent
       // A scheduled post published by hand goes out now, not at its scheduled time.
       const publishedAt =
         to === 'published'
@@ -133,7 +142,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
         ...(publishedAt !== undefined && { publishedAt }),
       });
       if (!row) throw stale(post.version + 1);
-      return toPostDto(row);
+      return one(tx, ctx.tenantId, row);
     });
   }
 
@@ -157,7 +166,8 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
             excerpt: input.excerpt ?? null,
             ...renderMarkdown(input.body),
           });
-          return toPostDto(row);
+          if (input.tags?.length) await deps.tags.setPostTags(tx, ctx.tenantId, row.id, input.tags);
+          return one(tx, ctx.tenantId, row);
         } catch (err) {
           if (isUniqueViolation(err, 'posts_tenant_slug_key')) throw slugTaken();
           throw err;
@@ -171,7 +181,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
           (UUID.test(idOrSlug) ? await repo.findById(tx, ctx.tenantId, idOrSlug) : undefined) ??
           (await repo.findBySlug(tx, ctx.tenantId, idOrSlug));
         if (!row) throw notFound('Post');
-        return toPostDto(row);
+        return one(tx, ctx.tenantId, row);
       }),
 
     list: (ctx, q) =>
@@ -186,7 +196,15 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
         const more = rows.length > q.limit;
         const pageRows = more ? rows.slice(0, q.limit) : rows;
         const last = pageRows[pageRows.length - 1];
-        return { data: pageRows.map(toPostDto), nextCursor: more && last ? encodeCursor(last, q.sort) : null };
+        const tagsOf = await deps.tags.tagsOfPosts(
+          tx,
+          ctx.tenantId,
+          pageRows.map((r) => r.id),
+        );
+        return {
+          data: pageRows.map((r) => toPostDto(r, tagsOf.get(r.id) ?? [])),
+          nextCursor: more && last ? encodeCursor(last, q.sort) : null,
+        };
       }),
 
     update: (ctx, id, patch, version) =>
@@ -197,10 +215,12 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
         const post = await loadForWrite(tx, ctx, role, id, 'posts:update', version);
         try {
           // A new body is rendered again; the rendering never lags the Markdown it came from.
-          const rendered = patch.body === undefined ? {} : renderMarkdown(patch.body);
-          const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, { ...patch, ...rendered });
+          const { tags, ...fields } = patch;
+          const rendered = fields.body === undefined ? {} : renderMarkdown(fields.body);
+          const row = await repo.updateIfVersion(tx, ctx.tenantId, id, post.version, { ...fields, ...rendered });
           if (!row) throw stale(post.version + 1);
-          return toPostDto(row);
+          if (tags !== undefined) await deps.tags.setPostTags(tx, ctx.tenantId, id, tags);
+          return one(tx, ctx.tenantId, row);
         } catch (err) {
           if (isUniqueViolation(err, 'posts_tenant_slug_key')) throw slugTaken();
           throw err;
@@ -235,7 +255,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
           idempotencyKey: `publish:${ctx.tenantId}:${id}:${publishAt.toISOString()}:${row.version}`,
           runAt: publishAt,
         });
-        return toPostDto(row);
+        return one(tx, ctx.tenantId, row);
       });
       outbox.committed();
       return dto;
@@ -252,7 +272,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox }): Post
           publishedAt: null,
         });
         if (!row) throw stale(post.version + 1);
-        return toPostDto(row);
+        return one(tx, ctx.tenantId, row);
       }),
 
     remove: (ctx, id, version) =>

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
+  foreignKey,
   index,
   integer,
   jsonb,
@@ -167,6 +168,56 @@ export const posts = pgTable(
     index('posts_tenant_status_published_idx').on(t.tenantId, t.status, t.publishedAt.desc().nullsLast(), t.id.desc()),
     // For the author foreign key (deleting or merging a user).
     index('posts_author_id_idx').on(t.authorId),
+  ],
+);
+
+export const tagVisibilities = ['public', 'internal'] as const;
+export type TagVisibility = (typeof tagVisibilities)[number];
+export const tagVisibility = pgEnum('tag_visibility', tagVisibilities);
+
+/** A tenant's tags. Internal tags (names starting with `#`) organise content but are never public. */
+export const tags = pgTable(
+  'tags',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    name: text('name').notNull(),
+    slug: text('slug').notNull(),
+    description: text('description'),
+    visibility: tagVisibility('visibility').notNull().default('public'),
+    ...timestamps,
+  },
+  (t) => [
+    primaryKey({ name: 'tags_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('tags_tenant_slug_key').on(t.tenantId, t.slug),
+  ],
+);
+
+/** A post's tags, in order: the first is its primary tag. */
+export const postTags = pgTable(
+  'post_tags',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    postId: uuid('post_id').notNull(),
+    tagId: uuid('tag_id').notNull(),
+    sortOrder: integer('sort_order').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'post_tags_pkey', columns: [t.tenantId, t.postId, t.tagId] }),
+    foreignKey({
+      name: 'post_tags_post_fk',
+      columns: [t.tenantId, t.postId],
+      foreignColumns: [posts.tenantId, posts.id],
+    }).onDelete('cascade'),
+    foreignKey({
+      name: 'post_tags_tag_fk',
+      columns: [t.tenantId, t.tagId],
+      foreignColumns: [tags.tenantId, tags.id],
+    }).onDelete('cascade'),
+    // Posts of a tag (filters, counts, the tag foreign key).
+    index('post_tags_tenant_tag_idx').on(t.tenantId, t.tagId),
   ],
 );
 
