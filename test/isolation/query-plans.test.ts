@@ -45,8 +45,13 @@ describe.each(databaseKinds)('query plans and foreign-key indexes on $name', (ki
     await db.system.execute(sql`analyze posts`);
   });
 
-  type Plan = { 'Node Type': string; 'Index Name'?: string; Plans?: Plan[] };
-  const flatten = (p: Plan): Plan[] => [p, ...(p.Plans ?? []).flatMap(flatten)];
+  type Plan = { 'Node Type': string; 'Index Name'?: string; 'Parent Relationship'?: string; Plans?: Plan[] };
+  // The list's own plan: a row's tags come from a correlated subquery (a SubPlan per row, with
+  // its own small ordered aggregate), which is not how the list is found or ordered.
+  const flatten = (p: Plan): Plan[] => [
+    p,
+    ...(p.Plans ?? []).filter((c) => c['Parent Relationship'] !== 'SubPlan').flatMap(flatten),
+  ];
   async function planOf(filter: Parameters<typeof listPosts>[2]) {
     return db.withTenant({ tenantId: C.id, userId: C.owner.id }, async (tx) => {
       await tx.execute(sql`set local enable_seqscan = off`);

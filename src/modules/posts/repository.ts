@@ -1,8 +1,19 @@
-import { and, eq, isNull, like, lt, lte, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, isNull, like, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
-import { type PostStatus, posts } from '../../platform/db/schema.js';
+import { type PostStatus, posts, postTags, tags } from '../../platform/db/schema.js';
 
 export type PostRow = typeof posts.$inferSelect;
+export type PostTagRef = { id: string; name: string; slug: string };
+
+/**
+ * A post's tags, in order, as one JSON value in the post's own row: reads stay one statement
+ * (the tags are the tags module's; this is its read model, kept here for the round trip).
+ */
+const tagsOfPost = sql<PostTagRef[]>`coalesce((
+  select json_agg(json_build_object('id', t.id, 'name', t.name, 'slug', t.slug) order by pt.sort_order)
+    from ${postTags} pt join ${tags} t on t.tenant_id = pt.tenant_id and t.id = pt.tag_id
+   where pt.tenant_id = posts.tenant_id and pt.post_id = posts.id), '[]'::json)`;
+const withTags = { ...getTableColumns(posts), tags: tagsOfPost };
 
 export interface ListFilter {
   limit: number;
@@ -34,7 +45,7 @@ export async function insertPost(
 }
 
 export const findById = async (tx: Executor, tenantId: string, id: string) =>
-  (await tx.select().from(posts).where(byId(tenantId, id)).limit(1))[0];
+  (await tx.select(withTags).from(posts).where(byId(tenantId, id)).limit(1))[0];
 
 /** findById that also locks the row to the end of the transaction: writers of one post take turns. */
 export const findByIdForUpdate = async (tx: Executor, tenantId: string, id: string) =>
@@ -43,7 +54,7 @@ export const findByIdForUpdate = async (tx: Executor, tenantId: string, id: stri
 export const findBySlug = async (tx: Executor, tenantId: string, slug: string) =>
   (
     await tx
-      .select()
+      .select(withTags)
       .from(posts)
       .where(and(eq(posts.tenantId, tenantId), eq(posts.slug, slug)))
       .limit(1)
@@ -71,7 +82,7 @@ export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
     if (f.after)
       where.push(sql`(${posts.createdAt}, ${posts.id}) < (${f.after.value}::timestamptz, ${f.after.id}::uuid)`);
     return tx
-      .select()
+      .select(withTags)
       .from(posts)
       .where(and(...where))
       .orderBy(sql`${posts.createdAt} desc nulls last`, sql`${posts.id} desc nulls last`)
@@ -89,7 +100,7 @@ export function listPosts(tx: Executor, tenantId: string, f: ListFilter) {
     );
   }
   return tx
-    .select()
+    .select(withTags)
     .from(posts)
     .where(and(...where))
     .orderBy(sql`${posts.publishedAt} desc nulls last`, sql`${posts.id} desc nulls last`)

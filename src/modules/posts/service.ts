@@ -181,7 +181,7 @@ export function createPostsService(deps: { db: Database; outbox: Outbox; tags: T
           (UUID.test(idOrSlug) ? await repo.findById(tx, ctx.tenantId, idOrSlug) : undefined) ??
           (await repo.findBySlug(tx, ctx.tenantId, idOrSlug));
         if (!row) throw notFound('Post');
-        return one(tx, ctx.tenantId, row);
+        return toPostDto(row, row.tags);
       }),
 
     list: (ctx, q) =>
@@ -196,13 +196,8 @@ export function createPostsService(deps: { db: Database; outbox: Outbox; tags: T
         const more = rows.length > q.limit;
         const pageRows = more ? rows.slice(0, q.limit) : rows;
         const last = pageRows[pageRows.length - 1];
-        const tagsOf = await deps.tags.tagsOfPosts(
-          tx,
-          ctx.tenantId,
-          pageRows.map((r) => r.id),
-        );
         return {
-          data: pageRows.map((r) => toPostDto(r, tagsOf.get(r.id) ?? [])),
+          data: pageRows.map((r) => toPostDto(r, r.tags)),
           nextCursor: more && last ? encodeCursor(last, q.sort) : null,
         };
       }),
