@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type DatabaseKind, databaseKinds } from './db.js';
-import { assertRedisReachable, dropPrefix, TEST_REDIS_URL, uniquePrefix } from './redis.js';
+import { redisModeEnv } from './redis.js';
 
 /** Helpers for the suites over the job platform's HTTP surface (jobs, exports, emails, dashboard). */
 
@@ -41,19 +41,18 @@ export interface ModeEnv {
 
 /** `label` goes into the Redis key prefix (at most 20 characters, [a-z0-9_-]). */
 export async function modeEnv(mode: QueueMode, label: string): Promise<ModeEnv> {
-  if (mode.backend === 'bullmq') await assertRedisReachable();
+  const redis = mode.backend === 'bullmq' ? await redisModeEnv(label) : undefined;
   const dataDir = await mkdtemp(join(tmpdir(), `quire-${label}-`));
   const env: Record<string, string> = {
     DATA_DIR: dataDir,
     QUEUE_POLL_INTERVAL_MS: '50',
     ...NO_SHEDDING,
+    ...redis?.env,
   };
-  const prefix = mode.backend === 'bullmq' ? uniquePrefix(label) : undefined;
-  if (prefix) Object.assign(env, { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix });
   return {
     env,
     async cleanup() {
-      if (prefix) await dropPrefix(prefix);
+      await redis?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

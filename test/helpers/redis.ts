@@ -41,3 +41,10 @@ export async function assertRedisReachable(url = TEST_REDIS_URL): Promise<void> 
     redis.disconnect();
   }
 }
+
+/** The env of an app in Redis mode on a key prefix of its own (checked reachable), and its clean-up. */
+export async function redisModeEnv(label: string): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  await assertRedisReachable();
+  const prefix = uniquePrefix(label);
+  return { env: { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix }, drop: () => dropPrefix(prefix) };
+}

@@ -245,16 +245,21 @@ describe('cache across instances (redis)', () => {
     clearTimeout(timer);
   });
 
-  it('an invalidation made while Redis was away reaches Redis and the other instances once it is back', async () => {
+  /** Two instances on one prefix; B reaches Redis through a proxy, so cutting it takes Redis from B alone. */
+  async function pairBehindProxy() {
     const prefix = newPrefix();
     const proxy = await redisProxy();
     open.push(proxy);
     const a = await redisCache(prefix);
     open.push(a);
-    // B reaches Redis through the proxy: cutting it takes Redis away from B alone.
     const b = await redisCache(prefix, {}, { url: proxy.url });
     open.push(b);
     await eventually(async () => (await cacheSubscribers(prefix)) === 2, '2 subscribers');
+    return { prefix, proxy, a, b };
+  }
+
+  it('an invalidation made while Redis was away reaches Redis and the other instances once it is back', async () => {
+    const { prefix, proxy, a, b } = await pairBehindProxy();
 
     const loadA = counted((i) => `a${i}`);
     expect(await a.cache.getOrLoad('role', loadA)).toBe('a1');
@@ -275,15 +280,7 @@ describe('cache across instances (redis)', () => {
   });
 
   it('after its subscription drops and comes back, an instance forgets its L1 and hears invalidations again', async () => {
-    const prefix = newPrefix();
-    const proxy = await redisProxy();
-    open.push(proxy);
-    const a = await redisCache(prefix);
-    open.push(a);
-    // B reaches Redis through the proxy: cutting it takes Redis away from B alone.
-    const b = await redisCache(prefix, {}, { url: proxy.url });
-    open.push(b);
-    await eventually(async () => (await cacheSubscribers(prefix)) === 2, '2 subscribers');
+    const { prefix, proxy, a, b } = await pairBehindProxy();
 
     const loadB = counted((i) => `b${i}`);
     expect(await b.cache.getOrLoad('k', loadB)).toBe('b1');
