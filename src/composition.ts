@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
+import { type ContentKeysService, createContentKeysService } from './modules/content-keys/service.js';
 import { registerDigestJobs } from './modules/digest/jobs.js';
 import { createExportsService, type ExportsService } from './modules/exports/service.js';
 import type { ReadinessCheck } from './modules/health/routes.js';
@@ -44,6 +45,7 @@ export interface Container {
     tenants: TenantsService;
     posts: PostsService;
     tags: TagsService;
+    contentKeys: ContentKeysService;
     jobs: JobsService;
     exports: ExportsService;
   };
@@ -253,7 +255,15 @@ export async function createContainer(
     mailer,
     jobs,
     relay,
-    services: { auth, tenants, posts, tags, jobs: createJobsService({ db, queue }), exports },
+    services: {
+      auth,
+      tenants,
+      posts,
+      tags,
+      contentKeys: createContentKeysService({ db, cache }),
+      jobs: createJobsService({ db, queue }),
+      exports,
+    },
     readinessChecks,
     async startWorkers(queues = config.workers.queues) {
       if (workersStarted) return;

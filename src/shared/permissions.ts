@@ -21,6 +21,7 @@ export const permissions = {
   'posts:delete:any': ['owner', 'admin', 'editor'],
   'tags:read': ['owner', 'admin', 'editor', 'author', 'viewer'],
   'tags:manage': ['owner', 'admin', 'editor'],
+  'content-keys:manage': ['owner', 'admin'],
   'jobs:read': ['owner', 'admin'],
   'jobs:retry': ['owner', 'admin'],
   'exports:create': ['owner', 'admin'],

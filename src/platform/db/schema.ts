@@ -222,6 +222,32 @@ export const postTags = pgTable(
 );
 
 /**
+ * Content API keys: read-only access to one tenant's published content (Ghost's `?key=`).
+ * Stored as SHA-256 with the last four characters as a hint; the key itself is shown once.
+ */
+export const contentKeys = pgTable(
+  'content_keys',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    name: text('name').notNull(),
+    keyHash: text('key_hash').notNull(),
+    keyHint: text('key_hint').notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamps.createdAt,
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date', precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: 'content_keys_pkey', columns: [t.tenantId, t.id] }),
+    // Global: a key names its tenant.
+    uniqueIndex('content_keys_key_hash_key').on(t.keyHash),
+    index('content_keys_created_by_idx').on(t.createdBy),
+  ],
+);
+
+/**
  * Transactional outbox: a write that must trigger work inserts a row here in its own
  * transaction; the relay (src/modules/jobs/outbox.ts) moves rows to the queue. `claimed_until`
  * lets a relay hold a batch without a transaction open across the enqueue; a relay that dies
