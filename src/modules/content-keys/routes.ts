@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors } from '../../platform/http/schemas.js';
+import { tenantScoped } from '../../platform/http/tenant-routes.js';
 import type { ContentKeysService } from './service.js';
 
 const contentKey = z
@@ -15,12 +15,8 @@ const contentKey = z
   .meta({ id: 'ContentKey' });
 
 export async function contentKeyRoutes(fastify: FastifyInstance, opts: { contentKeys: ContentKeysService }) {
-  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { app, tags, security } = tenantScoped(fastify, 'content keys');
   const svc = opts.contentKeys;
-  const tags = ['content keys'];
-  const security = [{ bearerAuth: [] }];
-  app.addHook('preHandler', app.authenticate);
-  app.addHook('preHandler', app.resolveTenant);
 
   app.post(
     '/content-keys',

@@ -1,15 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors } from '../../platform/http/schemas.js';
+import { tenantScoped } from '../../platform/http/tenant-routes.js';
 import type { ExportsService } from './service.js';
 
 export async function exportRoutes(fastify: FastifyInstance, opts: { exports: ExportsService }) {
-  const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const tags = ['exports'];
-  const security = [{ bearerAuth: [] }];
-  app.addHook('preHandler', app.authenticate);
-  app.addHook('preHandler', app.resolveTenant);
+  const { app, tags, security } = tenantScoped(fastify, 'exports');
 
   app.post(
     '/exports',

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors, page } from '../../platform/http/schemas.js';
+import { tenantScoped } from '../../platform/http/tenant-routes.js';
 import * as s from './schemas.js';
 import type { PostDto, PostsService } from './service.js';
 
@@ -18,14 +18,9 @@ const withEtag = (reply: FastifyReply, post: PostDto) => {
 };
 
 export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsService }) {
-  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { app, tags, security, headers } = tenantScoped(fastify, 'posts');
   const { posts } = opts;
-  const tags = ['posts'];
-  const security = [{ bearerAuth: [] }];
-  const headers = z.object({ 'x-tenant-id': z.uuid().optional() });
   const withIfMatch = headers.extend(s.ifMatchHeaders.shape);
-  app.addHook('preHandler', app.authenticate);
-  app.addHook('preHandler', app.resolveTenant);
 
   app.post(
     '/posts',

@@ -1,18 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors } from '../../platform/http/schemas.js';
+import { tenantScoped } from '../../platform/http/tenant-routes.js';
 import * as s from './schemas.js';
 import type { TagsService } from './service.js';
 
 export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsService }) {
-  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { app, tags, security, headers } = tenantScoped(fastify, 'tags');
   const { tags: svc } = opts;
-  const tags = ['tags'];
-  const security = [{ bearerAuth: [] }];
-  const headers = z.object({ 'x-tenant-id': z.uuid().optional() });
-  app.addHook('preHandler', app.authenticate);
-  app.addHook('preHandler', app.resolveTenant);
 
   app.get(
     '/tags',
