@@ -44,6 +44,9 @@ export async function insertPost(
   return row!;
 }
 
+export const findTags = async (tx: Executor, tenantId: string, id: string): Promise<PostTagRef[]> =>
+  (await tx.select({ tags: tagsOfPost }).from(posts).where(byId(tenantId, id)).limit(1))[0]?.tags ?? [];
+
 export const findById = async (tx: Executor, tenantId: string, id: string) =>
   (await tx.select(withTags).from(posts).where(byId(tenantId, id)).limit(1))[0];
 

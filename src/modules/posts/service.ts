@@ -102,9 +102,9 @@ export interface PostsService {
 export function createPostsService(deps: { db: Database; outbox: Outbox; tags: TagsService }): PostsService {
   const { db, outbox } = deps;
 
-  /** A post with its tags, in order. */
+  /** A post just written, with its tags (read the way every read reads them). */
   async function one(tx: Executor, tenantId: string, row: repo.PostRow): Promise<PostDto> {
-    return toPostDto(row, (await deps.tags.tagsOfPosts(tx, tenantId, [row.id])).get(row.id) ?? []);
+    return toPostDto(row, await repo.findTags(tx, tenantId, row.id));
   }
 
   /** Loads a post the caller may act on, or fails with 404 / 403 / 409. */

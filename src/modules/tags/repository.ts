@@ -95,21 +95,3 @@ export async function setPostTags(tx: Executor, tenantId: string, postId: string
   if (tagIds.length === 0) return;
   await tx.insert(postTags).values(tagIds.map((tagId, i) => ({ tenantId, postId, tagId, sortOrder: i })));
 }
-
-/** The tags of each post, in order. */
-export async function tagsOfPosts(tx: Executor, tenantId: string, postIds: string[]) {
-  const out = new Map<string, { id: string; name: string; slug: string }[]>();
-  if (postIds.length === 0) return out;
-  const rows = await tx
-    .select({ postId: postTags.postId, id: tags.id, name: tags.name, slug: tags.slug })
-    .from(postTags)
-    .innerJoin(tags, and(eq(tags.tenantId, postTags.tenantId), eq(tags.id, postTags.tagId)))
-    .where(and(eq(postTags.tenantId, tenantId), inArray(postTags.postId, postIds)))
-    .orderBy(asc(postTags.postId), asc(postTags.sortOrder));
-  for (const r of rows) {
-    const list = out.get(r.postId) ?? [];
-    list.push({ id: r.id, name: r.name, slug: r.slug });
-    out.set(r.postId, list);
-  }
-  return out;
-}

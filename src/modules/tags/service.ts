@@ -104,8 +104,6 @@ export function createTagsService(deps: { db: Database }) {
         [...bySlug.keys()].map((slug) => ids.get(slug)!),
       );
     },
-
-    tagsOfPosts: (tx: Executor, tenantId: string, postIds: string[]) => repo.tagsOfPosts(tx, tenantId, postIds),
   };
 }
 

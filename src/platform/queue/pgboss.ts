@@ -115,11 +115,7 @@ export function createPgBossQueue(opts: PgBossOptions): JobQueue {
     deleteAfterSeconds: retentionSeconds,
   } as PgBoss.ConstructorOptions);
   boss.on('error', () => {});
-  const db = opts.db ?? {
-    executeSql: (text: string, values?: unknown[]) => boss.getDb().executeSql(text, values ?? []),
-  };
-  const sql = (text: string, values: unknown[]) =>
-    db.executeSql(text, values) as Promise<{ rows: Record<string, unknown>[] }>;
+  const sql = (text: string, values: unknown[]) => opts.db.executeSql(text, values);
 
   const wakers = new Map<string, Set<() => void>>();
   const cronQueues = new Map<string, Set<string>>();
