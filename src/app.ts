@@ -13,6 +13,7 @@ import type { Container } from './composition.js';
 import type { Config } from './config.js';
 import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { authorRoutes } from './modules/authors/routes.js';
 import { contentKeyRoutes } from './modules/content-keys/routes.js';
 import { exportRoutes } from './modules/exports/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
@@ -128,7 +129,9 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       });
       await api.register(tenantRoutes, { tenants: services.tenants });
       await api.register(postRoutes, { posts: services.posts });
+      await api.register(postRoutes, { posts: services.pages });
       await api.register(tagRoutes, { tags: services.tags });
+      await api.register(authorRoutes, { authors: services.authors });
       await api.register(contentKeyRoutes, { contentKeys: services.contentKeys });
       await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });
       await api.register(exportRoutes, { exports: services.exports });

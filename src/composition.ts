@@ -6,7 +6,10 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
+import { type AuthorsService, createAuthorsService } from './modules/authors/service.js';
 import { type ContentKeysService, createContentKeysService } from './modules/content-keys/service.js';
+import { registerDeliveryJobs } from './modules/delivery/jobs.js';
+import { type ContentVersions, createContentVersions } from './modules/delivery/versions.js';
 import { registerDigestJobs } from './modules/digest/jobs.js';
 import { createExportsService, type ExportsService } from './modules/exports/service.js';
 import type { ReadinessCheck } from './modules/health/routes.js';
@@ -21,6 +24,7 @@ import { createPostsService, type PostsService } from './modules/posts/service.j
 import { createTagsService, type TagsService } from './modules/tags/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
+import { type CdnPurger, createHttpPurger, createLogPurger } from './platform/cdn/index.js';
 import type { Database } from './platform/db/index.js';
 import { migratePglite, migratePostgres } from './platform/db/migrate.js';
 import { createPgDatabase } from './platform/db/pg.js';
@@ -44,12 +48,17 @@ export interface Container {
     auth: AuthService;
     tenants: TenantsService;
     posts: PostsService;
+    pages: PostsService;
+    authors: AuthorsService;
     tags: TagsService;
     contentKeys: ContentKeysService;
     jobs: JobsService;
     exports: ExportsService;
   };
   readinessChecks: ReadinessCheck[];
+  /** Per-tenant content versions: part of every cached public response's key. */
+  versions: ContentVersions;
+  purger: CdnPurger;
   /** Starts the job consumers and the outbox relay in this process. */
   startWorkers(queues?: readonly QueueName[]): Promise<void>;
   /** Ordered: workers (running jobs finish or go back), relay, queue, cache, Redis, database. */
@@ -224,14 +233,27 @@ export async function createContainer(
     cache,
     outbox,
   });
-  const tenants = createTenantsService({ db, users: auth, cache, outbox });
-  const tags = createTagsService({ db });
-  const posts = createPostsService({ db, outbox, tags });
+  const versions = createContentVersions(cache);
+  const tenants = createTenantsService({ db, users: auth, cache, outbox, versions });
+  const purger = config.cdn.purgeUrl
+    ? createHttpPurger({
+        url: config.cdn.purgeUrl,
+        token: config.cdn.token,
+        tokenHeader: config.cdn.tokenHeader,
+        timeoutMs: config.outbound.timeoutMs,
+      })
+    : createLogPurger(log);
+  const tags = createTagsService({ db, outbox, versions });
+  const contentDeps = { db, outbox, tags, versions, revisionsPerPost: config.content.revisionsPerPost };
+  const posts = createPostsService(contentDeps, 'post');
+  const pages = createPostsService(contentDeps, 'page');
+  const authors = createAuthorsService({ db, outbox, versions });
   const exports = createExportsService({ db, jobs, dir: join(config.dataDir, 'exports') });
   const send = (m: Parameters<Mailer['send']>[0]) => smtpBreaker.call(m);
   registerMailJobs(jobs, { send, auth, publicUrl: config.publicUrl });
   registerDigestJobs(jobs, { db, send, publicUrl: config.publicUrl, cron: config.workers.digestCron });
-  registerPublishingJobs(jobs, { db, log });
+  registerPublishingJobs(jobs, { db, log, outbox, versions });
+  registerDeliveryJobs(jobs, { purger, versions, log });
   registerMaintenanceJobs(jobs, {
     db,
     auth,
@@ -259,12 +281,16 @@ export async function createContainer(
       auth,
       tenants,
       posts,
+      pages,
+      authors,
       tags,
       contentKeys: createContentKeysService({ db, cache }),
       jobs: createJobsService({ db, queue }),
       exports,
     },
     readinessChecks,
+    versions,
+    purger,
     async startWorkers(queues = config.workers.queues) {
       if (workersStarted) return;
       workersStarted = true;

@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       redis: undefined,
       workers: {
         inline: true,
-        queues: ['email', 'publishing', 'media', 'digest', 'export', 'webhooks', 'maintenance'],
+        queues: ['email', 'publishing', 'events', 'media', 'digest', 'export', 'webhooks', 'maintenance'],
         concurrency: {},
         pollIntervalMs: 500,
         retentionDays: 7,
@@ -52,6 +52,8 @@ describe('loadConfig', () => {
       outbound: { timeoutMs: 10_000, breakerResetMs: 30_000 },
       cache: { ttlSeconds: 300, l1TtlSeconds: 30, l1MaxEntries: 10_000 },
       maxEventLoopDelayMs: 1_000,
+      content: { revisionsPerPost: 50, publicCacheSeconds: 300, publicStaleSeconds: 86_400 },
+      cdn: { purgeUrl: undefined, token: undefined, tokenHeader: undefined },
     });
   });
 
@@ -97,6 +99,12 @@ describe('loadConfig', () => {
         CACHE_L1_TTL_SECONDS: '5',
         CACHE_L1_MAX_ENTRIES: '500',
         MAX_EVENT_LOOP_DELAY_MS: '0',
+        REVISIONS_PER_POST: '5',
+        PUBLIC_CACHE_SECONDS: '60',
+        PUBLIC_STALE_SECONDS: '600',
+        CDN_PURGE_URL: 'https://api.cdn.example/service/abc/purge',
+        CDN_PURGE_TOKEN: 'purge-token',
+        CDN_PURGE_TOKEN_HEADER: 'Fastly-Key',
         SOMETHING_ELSE: 'ignored',
       },
       '',
@@ -136,6 +144,8 @@ describe('loadConfig', () => {
       outbound: { timeoutMs: 2000, breakerResetMs: 5000 },
       cache: { ttlSeconds: 60, l1TtlSeconds: 5, l1MaxEntries: 500 },
       maxEventLoopDelayMs: 0,
+      content: { revisionsPerPost: 5, publicCacheSeconds: 60, publicStaleSeconds: 600 },
+      cdn: { purgeUrl: 'https://api.cdn.example/service/abc/purge', token: 'purge-token', tokenHeader: 'Fastly-Key' },
     });
   });
 
@@ -146,6 +156,9 @@ describe('loadConfig', () => {
     [{ WORKER_QUEUES: 'email,sms' }, 'WORKER_QUEUES'],
     [{ QUEUE_CONCURRENCY: 'email=0' }, 'QUEUE_CONCURRENCY'],
     [{ QUEUE_CONCURRENCY: 'fax=3' }, 'QUEUE_CONCURRENCY'],
+    [{ CDN_PURGE_URL: 'not a url' }, 'CDN_PURGE_URL'],
+    [{ CDN_PURGE_TOKEN_HEADER: 'Bad: header' }, 'CDN_PURGE_TOKEN_HEADER'],
+    [{ REVISIONS_PER_POST: '0' }, 'REVISIONS_PER_POST'],
   ])('rejects %o naming %s', (env, name) => {
     expect(failure(env).message.startsWith(`Invalid configuration: ${name}`)).toBe(true);
   });

@@ -109,6 +109,20 @@ const envSchema = z
     /** The in-process layer's TTL: bounds how stale an instance can be if an invalidation is missed. */
     CACHE_L1_TTL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
     CACHE_L1_MAX_ENTRIES: z.coerce.number().int().min(10).default(10_000),
+    /** Revisions kept per post or page; the oldest beyond go. */
+    REVISIONS_PER_POST: z.coerce.number().int().min(1).max(1_000).default(50),
+    /** How long a CDN may serve a public response (s-maxage), and serve it stale while it revalidates. */
+    PUBLIC_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    PUBLIC_STALE_SECONDS: z.coerce.number().int().min(0).max(604_800).default(86_400),
+    /** Set → content changes POST their surrogate keys here (a CDN's purge endpoint); unset → purges are logged. */
+    CDN_PURGE_URL: z.url().optional(),
+    /** Credential for the purge endpoint (a secret: environment only). */
+    CDN_PURGE_TOKEN: z.string().min(1).optional(),
+    /** The header the token goes in (Fastly: Fastly-Key); unset → `Authorization: Bearer`. */
+    CDN_PURGE_TOKEN_HEADER: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/)
+      .optional(),
     /** Load shedding: 503 + Retry-After while the event loop lags more than this (0 = off). */
     MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   })
@@ -156,6 +170,8 @@ export interface Config {
   outbound: { timeoutMs: number; breakerResetMs: number };
   cache: { ttlSeconds: number; l1TtlSeconds: number; l1MaxEntries: number };
   maxEventLoopDelayMs: number;
+  content: { revisionsPerPost: number; publicCacheSeconds: number; publicStaleSeconds: number };
+  cdn: { purgeUrl?: string; token?: string; tokenHeader?: string };
 }
 
 export class ConfigError extends Error {
@@ -218,6 +234,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
       l1MaxEntries: e.CACHE_L1_MAX_ENTRIES,
     },
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+    content: {
+      revisionsPerPost: e.REVISIONS_PER_POST,
+      publicCacheSeconds: e.PUBLIC_CACHE_SECONDS,
+      publicStaleSeconds: e.PUBLIC_STALE_SECONDS,
+    },
+    cdn: { purgeUrl: e.CDN_PURGE_URL, token: e.CDN_PURGE_TOKEN, tokenHeader: e.CDN_PURGE_TOKEN_HEADER },
   };
 }
 

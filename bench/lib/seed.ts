@@ -114,7 +114,7 @@ export async function insertPosts(dbUrl: string, tenantId: string, authorId: str
   await withClient(dbUrl, async (c) => {
     await c.query(
       `INSERT INTO posts (tenant_id, author_id, title, slug, body, excerpt, status, published_at, created_at, updated_at)
-       SELECT $1, $2, t.title, t.slug, t.body, t.excerpt, t.status::post_status, t.published_at, t.created_at, t.created_at
+       SELECT $1, $2, t.title, t.slug, t.body, t.excerpt, t.status, t.published_at, t.created_at, t.created_at
        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])
          AS t(title, slug, body, excerpt, status, published_at, created_at)`,
       [tenantId, authorId, cols.title, cols.slug, cols.body, cols.excerpt, status, published, created],

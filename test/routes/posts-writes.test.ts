@@ -61,7 +61,9 @@ describe.each(databaseKinds)('writing posts on $name', (kind) => {
       expect(after).toEqual({
         ...before,
         title: 'After',
-        excerpt: null,
+        // The custom excerpt cleared: the excerpt is derived from the body again.
+        customExcerpt: null,
+        excerpt: 'Old body',
         version: 2,
         updatedAt: expect.any(String),
       });

@@ -2,7 +2,16 @@
  * The named queues and their policies. Each queue has its own workers, so a flood of media
  * jobs never delays an email; `priority` orders jobs where a backend shares workers.
  */
-export const queueNames = ['email', 'publishing', 'media', 'digest', 'export', 'webhooks', 'maintenance'] as const;
+export const queueNames = [
+  'email',
+  'publishing',
+  'events',
+  'media',
+  'digest',
+  'export',
+  'webhooks',
+  'maintenance',
+] as const;
 export type QueueName = (typeof queueNames)[number];
 
 export interface QueuePolicy {
@@ -31,6 +40,14 @@ export const queuePolicies: Record<QueueName, QueuePolicy> = {
     backoff: { type: 'exponential', delayMs: 2_000 },
     timeoutMs: 30_000,
     concurrency: 2,
+  },
+  // Content events (post.published...): cache and CDN purges now, webhooks later. Quick, retried.
+  events: {
+    priority: 2,
+    attempts: 8,
+    backoff: { type: 'exponential', delayMs: 2_000 },
+    timeoutMs: 30_000,
+    concurrency: 5,
   },
   media: {
     priority: 10,

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
-import type { Database } from '../../platform/db/index.js';
+import type { Database, Executor } from '../../platform/db/index.js';
 import { RetryLaterError } from '../../platform/queue/index.js';
+import { recordContentEvent } from '../delivery/events.js';
+import type { ContentVersions } from '../delivery/versions.js';
+import type { Outbox } from '../jobs/outbox.js';
 import type { JobPlatform } from '../jobs/platform.js';
 import { renderMarkdown } from './render.js';
 import * as repo from './repository.js';
@@ -11,8 +14,31 @@ import * as repo from './repository.js';
  * time. A sweep every minute publishes anything overdue, so a lost job can delay a
  * publication by a minute but never drop it.
  */
-export function registerPublishingJobs(jobs: JobPlatform, deps: { db: Database; log: Logger }) {
-  const { db, log } = deps;
+export function registerPublishingJobs(
+  jobs: JobPlatform,
+  deps: { db: Database; log: Logger; outbox: Outbox; versions: ContentVersions },
+) {
+  const { db, log, outbox, versions } = deps;
+
+  /** Publishes in one transaction with its `post.published` events; then readers see it at once. */
+  async function publishing<T extends { tenantId: string; id: string; type: 'post' | 'page'; slug: string }>(
+    publish: (tx: Executor) => Promise<T[]>,
+  ): Promise<T[]> {
+    const rows = await db.transaction(async (tx) => {
+      const published = await publish(tx);
+      for (const p of published) {
+        await recordContentEvent(outbox, tx, {
+          event: `${p.type}.published`,
+          tenantId: p.tenantId,
+          resource: { type: p.type, id: p.id, slug: p.slug },
+        });
+      }
+      return published;
+    });
+    if (rows.length) outbox.committed();
+    for (const tenantId of new Set(rows.map((r) => r.tenantId))) await versions.bump(tenantId).catch(() => undefined);
+    return rows;
+  }
 
   jobs.handle('publishing', 'publish-scheduled', async (job) => {
     const tenantId = job.tenantId;
@@ -27,13 +53,16 @@ export function registerPublishingJobs(jobs: JobPlatform, deps: { db: Database; 
     const early = publishAt.getTime() - Date.now();
     // A timer that fires early waits for its time without spending an attempt.
     if (early > 0) throw new RetryLaterError('not due yet', early);
-    const published = await repo.publishIfScheduledFor(db.system, tenantId, postId, publishAt);
+    const [published] = await publishing(async (tx) => {
+      const row = await repo.publishIfScheduledFor(tx, tenantId, postId, publishAt);
+      return row ? [row] : [];
+    });
     if (published) log.info({ event: 'post.published', tenantId, postId, scheduled: true }, 'scheduled post published');
-    return { published };
+    return { published: Boolean(published) };
   });
 
   jobs.handle('maintenance', 'publish-overdue', async () => {
-    const published = await repo.publishOverdue(db.system);
+    const published = await publishing((tx) => repo.publishOverdue(tx));
     for (const p of published) {
       log.warn(
         { event: 'post.published', tenantId: p.tenantId, postId: p.id, scheduled: true, bySweep: true },

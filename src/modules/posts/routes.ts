@@ -17,33 +17,37 @@ const withEtag = (reply: FastifyReply, post: PostDto) => {
   return { data: post };
 };
 
+/** The staff API of posts, or of pages (the same model, at /pages). */
 export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsService }) {
-  const { app, tags, security, headers } = tenantScoped(fastify, 'posts');
   const { posts } = opts;
+  const kind = posts.type; // 'post' | 'page'
+  const base = `/${kind}s`;
+  const { app, tags, security, headers } = tenantScoped(fastify, `${kind}s`);
   const withIfMatch = headers.extend(s.ifMatchHeaders.shape);
 
   app.post(
-    '/posts',
+    base,
     {
       schema: {
         tags,
         security,
-        summary: 'Create a draft (authors and above)',
+        summary: `Create a ${kind} as a draft (authors and above)`,
         headers,
         body: s.createPostBody,
         response: { 201: data(s.post), ...errors(400, 401, 403, 404, 409, 413, 415) },
       },
     },
-    async (req, reply) => reply.code(201).send(withEtag(reply, await posts.create(req.tenant!, req.body))),
+    async (req, reply) =>
+      reply.code(201).send(withEtag(reply, await posts.create(req.tenant!, s.toPostInput(req.body)))),
   );
 
   app.get(
-    '/posts',
+    base,
     {
       schema: {
         tags,
         security,
-        summary: 'List posts, newest first (cursor pagination)',
+        summary: `List ${kind}s, newest first (cursor pagination)`,
         headers,
         querystring: s.listQuery,
         response: { 200: page(s.post), ...errors(400, 401, 404) },
@@ -56,12 +60,12 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   );
 
   app.get(
-    '/posts/:idOrSlug',
+    `${base}/:idOrSlug`,
     {
       schema: {
         tags,
         security,
-        summary: 'One post, by id or slug',
+        summary: `One ${kind}, by id or slug`,
         description: 'The ETag is the post version; send it back as If-Match when you write.',
         headers,
         params: s.idOrSlugParams,
@@ -72,12 +76,12 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   );
 
   app.patch(
-    '/posts/:id',
+    `${base}/:id`,
     {
       schema: {
         tags,
         security,
-        summary: 'Edit a post (authors their own, editors and above any)',
+        summary: `Edit a ${kind} (authors their own, editors and above any); every edit stores a revision`,
         description: 'Optimistic concurrency: send the version you read; a stale version gets 409.',
         headers: withIfMatch,
         params: s.idParams,
@@ -87,7 +91,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
     },
     async (req, reply) => {
       const { version, ...patch } = req.body;
-      const post = await posts.update(req.tenant!, req.params.id, patch, expectedVersion(req, version));
+      const post = await posts.update(req.tenant!, req.params.id, s.toPostInput(patch), expectedVersion(req, version));
       return withEtag(reply, post);
     },
   );
@@ -100,7 +104,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   ] as const;
   for (const [action, summary, run] of transitions) {
     app.post(
-      `/posts/:id/${action}`,
+      `${base}/:id/${action}`,
       {
         schema: {
           tags,
@@ -118,7 +122,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   }
 
   app.post(
-    '/posts/:id/schedule',
+    `${base}/:id/schedule`,
     {
       schema: {
         tags,
@@ -144,13 +148,64 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
       ),
   );
 
-  app.delete(
-    '/posts/:id',
+  app.get(
+    `${base}/:id/revisions`,
     {
       schema: {
         tags,
         security,
-        summary: 'Delete a post',
+        summary: `The revisions of a ${kind}, newest first`,
+        description: 'Every content change stores one; the oldest beyond REVISIONS_PER_POST go.',
+        headers,
+        params: s.idParams,
+        response: { 200: data(z.array(s.revision)), ...errors(400, 401, 404) },
+      },
+    },
+    async (req) => ({ data: await posts.revisions(req.tenant!, req.params.id) }),
+  );
+
+  app.get(
+    `${base}/:id/revisions/:revisionId`,
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'One revision, with the state it stored',
+        headers,
+        params: s.revisionParams,
+        response: { 200: data(s.revisionDetail), ...errors(400, 401, 404) },
+      },
+    },
+    async (req) => ({ data: await posts.revision(req.tenant!, req.params.id, req.params.revisionId) }),
+  );
+
+  app.post(
+    `${base}/:id/revisions/:revisionId/restore`,
+    {
+      schema: {
+        tags,
+        security,
+        summary: `Restore a revision: the ${kind} takes its state back (a new version and a new revision)`,
+        headers: withIfMatch,
+        params: s.revisionParams,
+        body: s.transitionBody,
+        response: { 200: data(s.post), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) =>
+      withEtag(
+        reply,
+        await posts.restore(req.tenant!, req.params.id, req.params.revisionId, expectedVersion(req, req.body?.version)),
+      ),
+  );
+
+  app.delete(
+    `${base}/:id`,
+    {
+      schema: {
+        tags,
+        security,
+        summary: `Delete a ${kind}`,
         headers: withIfMatch,
         params: s.idParams,
         response: { 204: z.null(), ...errors(400, 401, 403, 404, 409) },

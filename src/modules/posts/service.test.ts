@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache } from '../../platform/cache/index.js';
 import type { Database, TenantContext } from '../../platform/db/index.js';
 import { migratePglite } from '../../platform/db/migrate.js';
 import { createPgliteDatabase } from '../../platform/db/pglite.js';
 import { tenants, users } from '../../platform/db/schema.js';
+import { createContentVersions } from '../delivery/versions.js';
 import { createOutbox } from '../jobs/outbox.js';
 import { createTagsService } from '../tags/service.js';
 import { createPostsService, type PostsService } from './service.js';
@@ -31,7 +33,15 @@ describe('posts service', () => {
     );
     owner = { tenantId: t!.id, userId: o!.id };
     viewer = { tenantId: t!.id, userId: v!.id };
-    posts = createPostsService({ db, outbox: createOutbox(), tags: createTagsService({ db }) });
+    const outbox = createOutbox();
+    const versions = createContentVersions(createCache({ l1MaxEntries: 100, l1TtlSeconds: 30, defaultTtlSeconds: 60 }));
+    posts = createPostsService({
+      db,
+      outbox,
+      versions,
+      tags: createTagsService({ db, outbox, versions }),
+      revisionsPerPost: 5,
+    });
   });
   afterAll(() => db?.close());
 

@@ -59,8 +59,8 @@ export async function deleteTag(tx: Executor, tenantId: string, id: string) {
   const rows = await tx
     .delete(tags)
     .where(and(eq(tags.tenantId, tenantId), eq(tags.id, id)))
-    .returning({ id: tags.id });
-  return rows.length > 0;
+    .returning({ id: tags.id, slug: tags.slug });
+  return rows[0];
 }
 
 /** Creates the tags that do not exist yet (by slug) and returns every one's id, by slug. */

@@ -3,6 +3,9 @@ import type { Database, Executor, TenantContext } from '../../platform/db/index.
 import type { TagVisibility } from '../../platform/db/schema.js';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import { type ContentEventName, recordContentEvent } from '../delivery/events.js';
+import type { ContentVersions } from '../delivery/versions.js';
+import type { Outbox } from '../jobs/outbox.js';
 import * as repo from './repository.js';
 
 /**
@@ -30,8 +33,29 @@ const toTagDto = (t: repo.TagRow) => ({
 
 const slugTaken = () => conflict('slug_taken', 'Another tag in this tenant already has this slug');
 
-export function createTagsService(deps: { db: Database }) {
-  const { db } = deps;
+export function createTagsService(deps: { db: Database; outbox: Outbox; versions: ContentVersions }) {
+  const { db, outbox } = deps;
+
+  /** A tag write with its event in the same transaction; then readers see it at once. */
+  async function write<T>(
+    ctx: TenantContext,
+    event: 'created' | 'updated' | 'deleted',
+    fn: (tx: Executor) => Promise<{ result: T; tag: { id: string; slug: string } }>,
+  ): Promise<T> {
+    const { result } = await inTenant(db, ctx, 'tags:manage', async (tx) => {
+      const out = await fn(tx);
+      await recordContentEvent(outbox, tx, {
+        event: `tag.${event}` as ContentEventName,
+        tenantId: ctx.tenantId,
+        resource: { type: 'tag', id: out.tag.id, slug: out.tag.slug },
+      });
+      return out;
+    });
+    outbox.committed();
+    await deps.versions.bump(ctx.tenantId).catch(() => undefined);
+    return result;
+  }
+
   return {
     list: (ctx: TenantContext) =>
       inTenant(db, ctx, 'tags:read', async (tx) => (await repo.listTags(tx, ctx.tenantId)).map(toTagDto)),
@@ -47,7 +71,7 @@ export function createTagsService(deps: { db: Database }) {
       ctx: TenantContext,
       input: { name: string; slug?: string; description?: string | null; visibility?: TagVisibility },
     ) =>
-      inTenant(db, ctx, 'tags:manage', async (tx) => {
+      write(ctx, 'created', async (tx) => {
         try {
           const row = await repo.insertTag(tx, {
             tenantId: ctx.tenantId,
@@ -56,7 +80,7 @@ export function createTagsService(deps: { db: Database }) {
             description: input.description ?? null,
             visibility: input.visibility ?? visibilityOf(input.name),
           });
-          return toTagDto({ ...row, postCount: 0 });
+          return { result: toTagDto({ ...row, postCount: 0 }), tag: row };
         } catch (err) {
           if (isUniqueViolation(err, 'tags_tenant_slug_key')) throw slugTaken();
           throw err;
@@ -68,11 +92,12 @@ export function createTagsService(deps: { db: Database }) {
       id: string,
       patch: { name?: string; slug?: string; description?: string | null; visibility?: TagVisibility },
     ) =>
-      inTenant(db, ctx, 'tags:manage', async (tx) => {
+      write(ctx, 'updated', async (tx) => {
         if (Object.keys(patch).length === 0) throw badRequest('empty_patch', 'Send at least one field to change');
         try {
           if (!(await repo.updateTag(tx, ctx.tenantId, id, patch))) throw notFound('Tag');
-          return toTagDto((await repo.findTag(tx, ctx.tenantId, id))!);
+          const tag = (await repo.findTag(tx, ctx.tenantId, id))!;
+          return { result: toTagDto(tag), tag };
         } catch (err) {
           if (isUniqueViolation(err, 'tags_tenant_slug_key')) throw slugTaken();
           throw err;
@@ -81,8 +106,10 @@ export function createTagsService(deps: { db: Database }) {
 
     /** Deleting a tag takes it off every post; the posts stay. */
     remove: (ctx: TenantContext, id: string) =>
-      inTenant(db, ctx, 'tags:manage', async (tx) => {
-        if (!(await repo.deleteTag(tx, ctx.tenantId, id))) throw notFound('Tag');
+      write(ctx, 'deleted', async (tx) => {
+        const tag = await repo.deleteTag(tx, ctx.tenantId, id);
+        if (!tag) throw notFound('Tag');
+        return { result: undefined, tag };
       }),
 
     /**

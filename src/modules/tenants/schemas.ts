@@ -33,6 +33,22 @@ export const settingsBody = z
       .regex(/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/, 'must be a BCP 47 language tag such as en or pt-BR')
       .optional(),
     timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Paris').optional(),
+    logo: z
+      .url({ protocol: /^https?$/ })
+      .max(2_000)
+      .optional(),
+    icon: z
+      .url({ protocol: /^https?$/ })
+      .max(2_000)
+      .optional(),
+    coverImage: z
+      .url({ protocol: /^https?$/ })
+      .max(2_000)
+      .optional(),
+    accentColor: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/, 'must be a hex colour such as #ff1a75')
+      .optional(),
   })
   .strict();
 

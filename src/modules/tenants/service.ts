@@ -4,6 +4,8 @@ import type { Database, TenantContext } from '../../platform/db/index.js';
 import type { MemberRole, TenantSettings } from '../../platform/db/schema.js';
 import { conflict, forbidden, isUniqueViolation, notFound, unprocessable } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import { recordContentEvent } from '../delivery/events.js';
+import type { ContentVersions } from '../delivery/versions.js';
 import type { Outbox } from '../jobs/outbox.js';
 import * as repo from './repository.js';
 
@@ -31,8 +33,14 @@ const toTenantDto = (t: {
   updatedAt: iso(t.updatedAt),
 });
 
-export function createTenantsService(deps: { db: Database; users: UserDirectory; cache: Cache; outbox: Outbox }) {
-  const { db, users, cache } = deps;
+export function createTenantsService(deps: {
+  db: Database;
+  users: UserDirectory;
+  cache: Cache;
+  outbox: Outbox;
+  versions: ContentVersions;
+}) {
+  const { db, users, cache, outbox } = deps;
 
   /**
    * Owner and admin manage members, but only an owner touches an owner (grants, demotes or
@@ -97,12 +105,22 @@ export function createTenantsService(deps: { db: Database; users: UserDirectory;
         return { ...toTenantDto(t), role };
       }),
 
-    updateSettings: (ctx: TenantContext, settings: TenantSettings) =>
-      inTenant(db, ctx, 'tenant:update', async (tx) => {
+    /** Readers see settings (title, language...) in the Content API and feeds: an event, and their caches go. */
+    async updateSettings(ctx: TenantContext, settings: TenantSettings) {
+      const dto = await inTenant(db, ctx, 'tenant:update', async (tx) => {
         const t = await repo.updateSettings(tx, ctx.tenantId, settings);
         if (!t) throw notFound('Tenant');
+        await recordContentEvent(outbox, tx, {
+          event: 'settings.updated',
+          tenantId: ctx.tenantId,
+          resource: { type: 'settings', id: ctx.tenantId },
+        });
         return toTenantDto(t);
-      }),
+      });
+      outbox.committed();
+      await deps.versions.bump(ctx.tenantId).catch(() => undefined);
+      return dto;
+    },
 
     usage: (ctx: TenantContext) =>
       inTenant(db, ctx, 'tenant:usage', async (tx) => ({

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/pglite';
 import type { Database, Executor } from './index.js';
@@ -12,7 +13,8 @@ import { enterTenant } from './tenant-scope.js';
  */
 export async function createPgliteDatabase(dataDir?: string): Promise<Database & { client: PGlite }> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  // pg_trgm: typo-tolerant title search (the migrations create the extension, as on PostgreSQL).
+  const client = await PGlite.create(dataDir, { extensions: { pg_trgm } });
   const db = drizzle({ client, schema }) as unknown as Executor;
   let closed = false;
   return {

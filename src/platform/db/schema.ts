@@ -3,6 +3,8 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
+  check,
+  customType,
   foreignKey,
   index,
   integer,
@@ -27,10 +29,21 @@ export const memberRoles = ['owner', 'admin', 'editor', 'author', 'viewer'] as c
 export type MemberRole = (typeof memberRoles)[number];
 export const memberRole = pgEnum('member_role', memberRoles);
 
-/** `scheduled`: publishedAt is in the future and the job platform publishes it then. */
+/**
+ * `scheduled`: publishedAt is in the future and the job platform publishes it then.
+ * Status and type are text with a CHECK, not enums: text equality is LEAKPROOF, so under
+ * row-level security the planner can use `status = …` and `type = …` as index conditions (an
+ * enum's equality is not, and every filtered list then sorted the tenant's rows).
+ */
 export const postStatuses = ['draft', 'scheduled', 'published', 'archived'] as const;
 export type PostStatus = (typeof postStatuses)[number];
-export const postStatus = pgEnum('post_status', postStatuses);
+
+/** Posts and pages are one model (Ghost's): pages are listed apart and stay out of feeds. */
+export const postTypes = ['post', 'page'] as const;
+export type PostType = (typeof postTypes)[number];
+
+/** Maintained by triggers (drizzle/0007_*.sql); never written by the app. */
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
 const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
@@ -42,6 +55,10 @@ export interface TenantSettings {
   description?: string;
   lang?: string;
   timezone?: string;
+  logo?: string;
+  icon?: string;
+  coverImage?: string;
+  accentColor?: string;
 }
 
 export const tenants = pgTable('tenants', {
@@ -77,10 +94,21 @@ export const memberships = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     role: memberRole('role').notNull(),
+    /**
+     * The member's public author profile in this tenant (the name is the user's). The slug is
+     * filled by a trigger from the name when not given ('' or absent; drizzle/0007_*.sql).
+     */
+    slug: text('slug').notNull().default(''),
+    bio: text('bio'),
+    profileImage: text('profile_image'),
+    coverImage: text('cover_image'),
+    website: text('website'),
+    location: text('location'),
     ...timestamps,
   },
   (t) => [
     primaryKey({ name: 'memberships_pkey', columns: [t.tenantId, t.userId] }),
+    uniqueIndex('memberships_tenant_slug_key').on(t.tenantId, t.slug),
     index('memberships_user_id_idx').on(t.userId),
     index('memberships_tenant_role_idx').on(t.tenantId, t.role),
   ],
@@ -140,6 +168,8 @@ export const posts = pgTable(
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
     id: uuid('id').notNull().defaultRandom(),
+    type: text('type', { enum: postTypes }).notNull().default('post'),
+    /** The primary author (the first of post_authors), kept in step with it by the posts service. */
     authorId: uuid('author_id')
       .notNull()
       .references(() => users.id, { onDelete: 'restrict' }),
@@ -151,23 +181,109 @@ export const posts = pgTable(
     html: text('html').notNull().default(''),
     plaintext: text('plaintext').notNull().default(''),
     readingTime: integer('reading_time').notNull().default(0),
+    /** The custom excerpt; when null, readers get one derived from the plaintext. */
     excerpt: text('excerpt'),
-    status: postStatus('status').notNull().default('draft'),
+    featured: boolean('featured').notNull().default(false),
+    featureImage: text('feature_image'),
+    featureImageAlt: text('feature_image_alt'),
+    featureImageCaption: text('feature_image_caption'),
+    metaTitle: text('meta_title'),
+    metaDescription: text('meta_description'),
+    canonicalUrl: text('canonical_url'),
+    ogImage: text('og_image'),
+    ogTitle: text('og_title'),
+    ogDescription: text('og_description'),
+    twitterImage: text('twitter_image'),
+    twitterTitle: text('twitter_title'),
+    twitterDescription: text('twitter_description'),
+    status: text('status', { enum: postStatuses }).notNull().default('draft'),
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    /** Weighted document (title A, excerpt and tags B, body C) in the tenant's language; see 0007. */
+    searchVector: tsvector('search_vector'),
     version: integer('version').notNull().default(1),
     ...timestamps,
   },
   (t) => [
     primaryKey({ name: 'posts_pkey', columns: [t.tenantId, t.id] }),
+    // Slugs are unique across posts and pages, as in Ghost (one URL space per publication).
     uniqueIndex('posts_tenant_slug_key').on(t.tenantId, t.slug),
-    // The list queries: newest first, optionally by status or author, or by publication date.
-    index('posts_tenant_created_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
-    index('posts_tenant_status_created_idx').on(t.tenantId, t.status, t.createdAt.desc(), t.id.desc()),
+    // Staff lists: newest first, optionally by status or author.
+    index('posts_tenant_type_created_idx').on(t.tenantId, t.type, t.createdAt.desc(), t.id.desc()),
+    index('posts_tenant_type_status_created_idx').on(t.tenantId, t.type, t.status, t.createdAt.desc(), t.id.desc()),
     index('posts_tenant_author_created_idx').on(t.tenantId, t.authorId, t.createdAt.desc(), t.id.desc()),
-    index('posts_tenant_published_idx').on(t.tenantId, t.publishedAt.desc().nullsLast(), t.id.desc()),
-    index('posts_tenant_status_published_idx').on(t.tenantId, t.status, t.publishedAt.desc().nullsLast(), t.id.desc()),
+    index('posts_tenant_type_published_idx').on(t.tenantId, t.type, t.publishedAt.desc().nullsLast(), t.id.desc()),
+    // The public lists (published, newest publication first), also offset pages deep into a tenant.
+    index('posts_tenant_type_status_published_idx').on(
+      t.tenantId,
+      t.type,
+      t.status,
+      t.publishedAt.desc().nullsLast(),
+      t.id.desc(),
+    ),
+    check('posts_type_check', sql`${t.type} in ('post', 'page')`),
+    check('posts_status_check', sql`${t.status} in ('draft', 'scheduled', 'published', 'archived')`),
+    // The overdue-publication sweep across tenants: only the scheduled rows.
+    index('posts_scheduled_due_idx').on(t.publishedAt).where(sql`status = 'scheduled'`),
+    index('posts_search_idx').using('gin', t.searchVector),
+    index('posts_title_trgm_idx').using('gin', sql`${t.title} gin_trgm_ops`),
     // For the author foreign key (deleting or merging a user).
     index('posts_author_id_idx').on(t.authorId),
+  ],
+);
+
+/** A post's authors, in order: the first is its primary author. Members of the tenant only. */
+export const postAuthors = pgTable(
+  'post_authors',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    postId: uuid('post_id').notNull(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    sortOrder: integer('sort_order').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'post_authors_pkey', columns: [t.tenantId, t.postId, t.userId] }),
+    foreignKey({
+      name: 'post_authors_post_fk',
+      columns: [t.tenantId, t.postId],
+      foreignColumns: [posts.tenantId, posts.id],
+    }).onDelete('cascade'),
+    // Posts of an author (filters, counts, the user foreign key).
+    index('post_authors_tenant_user_idx').on(t.tenantId, t.userId),
+    index('post_authors_user_id_idx').on(t.userId),
+  ],
+);
+
+/**
+ * Every content change of a post stores the editable state it produced (capped per post by
+ * REVISIONS_PER_POST). Restoring one writes the post back and stores a new revision.
+ */
+export const postRevisions = pgTable(
+  'post_revisions',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    id: uuid('id').notNull().defaultRandom(),
+    postId: uuid('post_id').notNull(),
+    /** The post version this revision produced. */
+    postVersion: integer('post_version').notNull(),
+    /** What made it: create, update, restore. */
+    reason: text('reason').notNull(),
+    title: text('title').notNull(),
+    /** Every editable field as it then was (body, excerpt, tags by name, authors by id, SEO...). */
+    snapshot: jsonb('snapshot').$type<Record<string, unknown>>().notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    primaryKey({ name: 'post_revisions_pkey', columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: 'post_revisions_post_fk',
+      columns: [t.tenantId, t.postId],
+      foreignColumns: [posts.tenantId, posts.id],
+    }).onDelete('cascade'),
+    index('post_revisions_post_idx').on(t.tenantId, t.postId, t.createdAt.desc(), t.id.desc()),
+    index('post_revisions_created_by_idx').on(t.createdBy),
   ],
 );
 
