@@ -3,27 +3,76 @@
  * (bare Fastify; bare Fastify + node-postgres running the same list query). See bench/README.md.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createAccount, refreshIfOld } from './lib/api.js';
-import { buildCases, CASE_NAMES, probe } from './lib/cases.js';
+import { createAccount, createSite, refreshIfOld } from './lib/api.js';
+import {
+  buildCases,
+  CASE_NAMES,
+  CONTENT_CASES,
+  DEEP_PAGE,
+  probe,
+  SEARCH_CASES,
+  type SearchSetup,
+} from './lib/cases.js';
 import { cpuSpent, snapshot } from './lib/cpu.js';
 import { formatProfile, summarizeProfile } from './lib/cpuprofile.js';
 import { runLoad, type Sample, stopActiveLoad, summarize } from './lib/load.js';
 import { type Server, type StartOptions, startServer } from './lib/processes.js';
-import { RAW_LIST_SQL } from './lib/queries.js';
+import { RAW_CONTENT, RAW_LIST_SQL } from './lib/queries.js';
 import { formatQueueTable, type QueueSample, queueRunners } from './lib/queues.js';
-import { type CaseResult, formatRounds, formatTable, mib, verdict, writeJson } from './lib/report.js';
-import { countPosts, createBenchDatabase, explain, insertPosts } from './lib/seed.js';
+import {
+  type CaseResult,
+  formatRounds,
+  formatTable,
+  mib,
+  type RatioSpec,
+  ratioLines,
+  verdict,
+  writeJson,
+} from './lib/report.js';
+import { countPosts, createBenchDatabase, explain, insertLargeTenant, insertPosts } from './lib/seed.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 const POSTS = 1000;
 const API_POSTS = 5;
 const GOAL = 0.5;
+/** The large publication (Content API and search cases): published posts, drafts, pages. */
+const LARGE = { published: 10_000, drafts: 500, pages: 20 };
+/** The search query: two words that are both in about one post in 20 (about 500 matches). */
+const SEARCH_Q = 'kubernetes failover';
+const SEARCH_LIMIT = 15;
+
+/** The Content API and search figures (issue 7): goals, and ratios only reported. */
+const CONTENT_RATIOS: RatioSpec[] = [
+  { label: 'Content API list, warm (cache hit) / bare Fastify', case: 'content-warm', over: 'hello', min: 0.7 },
+  { label: 'Content API list, warm / Quire GET /health/live', case: 'content-warm', over: 'live' },
+  { label: 'Content API list, 304 revalidation / bare Fastify', case: 'content-304', over: 'hello' },
+  { label: 'Content API list, 304 revalidation / Quire GET /health/live', case: 'content-304', over: 'live' },
+  {
+    label: 'Content API list, cold (cache off) / the same query in raw pg',
+    case: 'content-cold',
+    over: 'raw-content',
+    min: 0.4,
+  },
+  {
+    label: `Content API list, page ${DEEP_PAGE} / page 1, p50 latency (cache off, ${LARGE.published.toLocaleString('en')} posts)`,
+    case: 'content-page100',
+    over: 'content-cold',
+    metric: 'p50',
+    max: 1.5,
+  },
+  { label: 'Content API filtered list, cold / the same query in raw pg', case: 'content-filter', over: 'raw-filter' },
+  { label: 'Content API filtered list, cold / unfiltered cold', case: 'content-filter', over: 'content-cold' },
+  { label: 'raw filtered query / raw list query', case: 'raw-filter', over: 'raw-content' },
+  { label: 'public search (cache off) / raw websearch_to_tsquery query', case: 'search-public', over: 'raw-search' },
+  { label: 'staff search / raw websearch_to_tsquery query', case: 'search-staff', over: 'raw-search' },
+  { label: 'raw websearch_to_tsquery query / raw list query', case: 'raw-search', over: 'raw-content' },
+];
 
 function envNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -37,9 +86,10 @@ function envNumber(name: string, fallback: number, min: number): number {
 
 const settings = {
   databaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
-  durationS: envNumber('BENCH_DURATION_S', 5, 1),
+  durationS: envNumber('BENCH_DURATION_S', 3, 1),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 3, 1)),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 10, 1)),
+  /** Warm-up before each case's first measurement; later rounds warm up for at most 1 s. */
   warmupS: envNumber('BENCH_WARMUP_S', 2, 0),
   /** Comma-separated case names to run besides the two baselines (default: all). */
   only: process.env.BENCH_CASES?.split(',').map((s) => s.trim()),
@@ -104,13 +154,16 @@ async function main() {
   checkpoint();
 
   const jwtSecret = randomBytes(36).toString('base64url');
+  // One directory per profiled process: Quire (cache on) and Quire with the cache off.
   const profileDir = join(RESULTS, 'cpu-profile');
+  const profileDirNoCache = join(profileDir, 'nocache');
   if (settings.cpuProfile) rmSync(profileDir, { recursive: true, force: true });
+  const profileArgs = (dir: string) => (settings.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dir] : []);
   const quire = await start({
     name: 'quire',
     script: 'src/main.ts',
     readyPath: '/health/live',
-    nodeArgs: settings.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    nodeArgs: profileArgs(profileDir),
     env: {
       NODE_ENV: 'production',
       DATABASE_URL: db.url,
@@ -148,6 +201,7 @@ async function main() {
     name: 'quire-nocache',
     script: 'src/main.ts',
     readyPath: '/health/live',
+    nodeArgs: profileArgs(profileDirNoCache),
     env: { ...quireEnv, CACHE_TTL_SECONDS: '0' },
   });
   checkpoint();
@@ -166,7 +220,39 @@ async function main() {
   const plan = await explain(db.url, RAW_LIST_SQL, [account.tenantId]);
   log(`raw-pg list plan: ${plan.filter((line) => !line.startsWith('Index Cond')).join(' / ')}`);
   if (!plan.some((line) => line.startsWith('Index Scan'))) log('warning: the raw ceiling does not use an index');
-  const cases = buildCases({ quire, rawPg, hello, quireRedis, quireNoCache }, account, db.url, settings.only);
+  checkpoint();
+
+  // The large publication, for the Content API and search cases (seeded only when they run).
+  const wantsContent = !settings.only || settings.only.some((name) => CONTENT_CASES.includes(name));
+  let content: Parameters<typeof buildCases>[3] = null;
+  const notes: string[] = [];
+  if (wantsContent) {
+    const site = await createSite(quire.url, account, 'Bench Large Publication');
+    const seededAt = Date.now();
+    const seed = await insertLargeTenant(db.url, site.tenantId, account.userId, LARGE);
+    log(
+      `seeded tenant ${site.tenantId}: ${seed.published} published posts, ${seed.drafts} drafts, ${seed.pages} pages ` +
+        `(${seed.taggedXFeatured} tagged x and featured) in ${((Date.now() - seededAt) / 1000).toFixed(1)} s`,
+    );
+    for (const [what, text, params] of [
+      ['raw content list, page 1', RAW_CONTENT.page, [site.tenantId, 15, 0]],
+      [`raw content list, page ${DEEP_PAGE}`, RAW_CONTENT.page, [site.tenantId, 15, (DEEP_PAGE - 1) * 15]],
+      ['raw content count', RAW_CONTENT.count, [site.tenantId]],
+      ['raw filtered list', RAW_CONTENT.filteredPage, [site.tenantId, 15, 0, 'x']],
+    ] as const) {
+      const plan = await explain(db.url, text, [...params]);
+      log(
+        `${what} plan: ${plan.filter((l) => /^(Limit|Index|Sort|Incremental|Seq|Bitmap|Aggregate|Nested)/.test(l)).join(' / ')}`,
+      );
+    }
+    const search = await searchSetup(quire, site, account, wantsSearch());
+    if (!search) notes.push('skipped: search routes not present (raw-search, search-public, search-staff not run)');
+    content = { site, seed, search };
+  }
+  function wantsSearch() {
+    return !settings.only || settings.only.some((name) => SEARCH_CASES.includes(name));
+  }
+  const cases = buildCases({ quire, rawPg, hello, quireRedis, quireNoCache }, account, db.url, content, settings.only);
   await probe(cases);
   const monitor = new pg.Client({ connectionString: db.url, application_name: 'quire-bench-monitor' });
   await monitor.connect();
@@ -180,7 +266,8 @@ async function main() {
       if (await refreshIfOld(quire.url, account)) {
         for (const k of cases) if (k.headers?.authorization) k.headers.authorization = `Bearer ${account.accessToken}`;
       }
-      if (settings.warmupS > 0) await runLoad(c, { durationS: settings.warmupS, connections: settings.connections });
+      const warmupS = round === 1 ? settings.warmupS : Math.min(settings.warmupS, 1);
+      if (warmupS > 0) await runLoad(c, { durationS: warmupS, connections: settings.connections });
       checkpoint();
       const before = await snapshot(c.pid, monitor, db.name);
       const s = await runLoad(c, { durationS: settings.durationS, connections: settings.connections });
@@ -191,7 +278,7 @@ async function main() {
       await c.after?.();
       samples.get(c.name)!.push(s);
       log(
-        `round ${round}/${settings.rounds} ${c.name.padEnd(7)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s` +
+        `round ${round}/${settings.rounds} ${c.name.padEnd(15)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s` +
           `  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
       );
       if (s.non2xx + s.errors + s.timeouts > 0) {
@@ -239,7 +326,8 @@ async function main() {
       hello: median.reqPerSec / medianOf('hello').reqPerSec,
       rawPg: median.reqPerSec / medianOf('raw-pg').reqPerSec,
     };
-    return { name: c.name, label: c.label, rounds: samples.get(c.name)!, median, ratios };
+    const baseline = c.baseline ? { name: c.baseline, ratio: median.reqPerSec / medianOf(c.baseline).reqPerSec } : null;
+    return { name: c.name, label: c.label, rounds: samples.get(c.name)!, median, ratios, baseline };
   });
   const loadAtEnd = loadavg();
 
@@ -256,6 +344,8 @@ async function main() {
   ];
   const goal = verdict(results, GOAL);
   out.push(...goal.lines);
+  const contentRatios = ratioLines(results, CONTENT_RATIOS);
+  out.push(...contentRatios.lines, ...notes);
   const meOn = results.find((r) => r.name === 'me');
   const meOff = results.find((r) => r.name === 'me-nocache');
   const meRedis = results.find((r) => r.name === 'me-redis');
@@ -286,14 +376,58 @@ async function main() {
     queues: queueResults,
     peakRssBytes: rss,
     goal: goal.summary,
+    ratios: contentRatios.summary,
+    notes,
   });
   log(`results written to ${join('bench', 'results', 'latest.json')}`);
 
   if (settings.cpuProfile) {
     await cleanUp(); // Quire writes its profile when it exits
-    const summary = summarizeProfile(profileDir);
-    console.log(summary ? `\n${formatProfile(summary)}` : `\nno CPU profile found in ${profileDir}`);
+    for (const [what, dir] of [
+      ['quire (cache on)', profileDir],
+      ['quire-nocache (cache off)', profileDirNoCache],
+    ]) {
+      const summary = summarizeProfile(dir!);
+      console.log(summary ? `\n${what}: ${formatProfile(summary)}` : `\nno CPU profile found in ${dir}`);
+    }
   }
+}
+
+/**
+ * The search cases' setup, when the search routes exist (`src/modules/search/routes.ts`) and
+ * both answer 200 for the query; otherwise null (the cases are skipped, and the output says so).
+ */
+async function searchSetup(
+  quire: Server,
+  site: { tenantId: string; contentKey: string },
+  account: { accessToken: string },
+  wanted: boolean,
+): Promise<SearchSetup | null> {
+  if (!wanted) return null;
+  if (!existsSync(join(ROOT, 'src', 'modules', 'search', 'routes.ts'))) {
+    log('search: src/modules/search/routes.ts is not there');
+    return null;
+  }
+  const q = encodeURIComponent(SEARCH_Q);
+  const publicPath = `/ghost/api/content/search/?key=${site.contentKey}&q=${q}&limit=${SEARCH_LIMIT}`;
+  const staffPath = `/api/v1/search?q=${q}&limit=${SEARCH_LIMIT}`;
+  const pub = await fetch(quire.url + publicPath);
+  const staff = await fetch(quire.url + staffPath, {
+    headers: { authorization: `Bearer ${account.accessToken}`, 'x-tenant-id': site.tenantId },
+  });
+  const bodies = [await pub.text(), await staff.text()];
+  if (pub.status !== 200 || staff.status !== 200) {
+    log(
+      `search: the routes answer ${pub.status} (public) and ${staff.status} (staff): ${bodies.join(' | ').slice(0, 500)}`,
+    );
+    return null;
+  }
+  const check = (status: number, json: unknown) => {
+    if (status !== 200) return 'expected 200';
+    const hits = Object.values((json ?? {}) as Record<string, unknown>).find(Array.isArray);
+    return hits?.length ? null : 'expected a non-empty list of results';
+  };
+  return { q: SEARCH_Q, limit: SEARCH_LIMIT, publicPath, staffPath, check };
 }
 
 try {

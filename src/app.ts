@@ -14,11 +14,14 @@ import type { Config } from './config.js';
 import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
 import { authorRoutes } from './modules/authors/routes.js';
+import { contentApiPrefixes, contentApiRoutes } from './modules/content-api/routes.js';
 import { contentKeyRoutes } from './modules/content-keys/routes.js';
 import { exportRoutes } from './modules/exports/routes.js';
+import { feedPrefixes, feedRoutes } from './modules/feeds/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
+import { searchRoutes } from './modules/search/routes.js';
 import { tagRoutes } from './modules/tags/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
@@ -73,7 +76,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
     });
   }
   await app.register(helmet, { global: true });
-  await app.register(cors, {
+  const apiCors = {
     origin: config.corsOrigins.length ? config.corsOrigins : false,
     credentials: true,
     // @fastify/cors 11 allows only GET, HEAD and POST by default; the API also takes these.
@@ -86,7 +89,24 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       'x-ratelimit-remaining',
       'x-ratelimit-reset',
     ],
-  });
+  };
+  // Public content (the Content API, feeds) is read from any site's browser: any origin, no
+  // credentials, and the Accept-Version header Ghost clients send.
+  const publicCors = {
+    origin: '*',
+    credentials: false,
+    methods: ['GET', 'HEAD'],
+    allowedHeaders: ['accept-version', 'content-type', 'if-none-match'],
+    exposedHeaders: ['etag', 'content-version', 'x-request-id'],
+    maxAge: 86_400,
+  };
+  const feedPaths = /^\/(rss\/?|atom\.xml|feed\.json|sitemap\.xml|robots\.txt|llms\.txt)(\?|$)/;
+  const isPublicPath = (url: string) => url.startsWith('/ghost/') || url.startsWith('/s/') || feedPaths.test(url);
+  await app.register(
+    cors,
+    () => (req: { url?: string }, cb: (err: Error | null, o: object) => void) =>
+      cb(null, isPublicPath(req.url ?? '') ? publicCors : apiCors),
+  );
   await app.register(rateLimit, {
     global: true,
     max: config.rateLimit.max,
@@ -121,6 +141,26 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   await app.register(tenantResolution, { tenants: services.tenants, baseHost: config.baseHost });
 
   await app.register(healthRoutes, { checks: container.readinessChecks });
+  for (const prefix of contentApiPrefixes) {
+    await app.register(contentApiRoutes, {
+      prefix,
+      content: services.content,
+      contentKeys: services.contentKeys,
+      tenants: services.tenants,
+      publicCache: container.publicCache,
+      search: services.search,
+      baseHost: config.baseHost,
+    });
+  }
+  for (const prefix of feedPrefixes) {
+    await app.register(feedRoutes, {
+      prefix,
+      feeds: services.feeds,
+      tenants: services.tenants,
+      publicCache: container.publicCache,
+      baseHost: config.baseHost,
+    });
+  }
   await app.register(
     async (api) => {
       await api.register(authRoutes, {
@@ -131,6 +171,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       await api.register(postRoutes, { posts: services.posts });
       await api.register(postRoutes, { posts: services.pages });
       await api.register(tagRoutes, { tags: services.tags });
+      await api.register(searchRoutes, { search: services.search });
       await api.register(authorRoutes, { authors: services.authors });
       await api.register(contentKeyRoutes, { contentKeys: services.contentKeys });
       await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });

@@ -7,11 +7,14 @@ import type { Config } from './config.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
 import { type AuthorsService, createAuthorsService } from './modules/authors/service.js';
+import { type ContentApiService, createContentApiService } from './modules/content-api/service.js';
 import { type ContentKeysService, createContentKeysService } from './modules/content-keys/service.js';
+import { createPublicCache, type PublicCache } from './modules/delivery/http-cache.js';
 import { registerDeliveryJobs } from './modules/delivery/jobs.js';
 import { type ContentVersions, createContentVersions } from './modules/delivery/versions.js';
 import { registerDigestJobs } from './modules/digest/jobs.js';
 import { createExportsService, type ExportsService } from './modules/exports/service.js';
+import { createFeedsService, type FeedsService } from './modules/feeds/service.js';
 import type { ReadinessCheck } from './modules/health/routes.js';
 import { registerMaintenanceJobs } from './modules/jobs/maintenance.js';
 import { createOutbox, createOutboxRelay, type OutboxRelay } from './modules/jobs/outbox.js';
@@ -20,7 +23,9 @@ import { type QueueName, type QueuePolicy, queueNames, queuePolicies } from './m
 import { createJobsService, type JobsService } from './modules/jobs/service.js';
 import { registerMailJobs } from './modules/mail/jobs.js';
 import { registerPublishingJobs } from './modules/posts/jobs.js';
+import { deriveExcerpt } from './modules/posts/render.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
+import { createSearchService, type SearchService } from './modules/search/service.js';
 import { createTagsService, type TagsService } from './modules/tags/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
@@ -33,6 +38,7 @@ import type { Mailer } from './platform/mail/index.js';
 import { createLogMailer } from './platform/mail/log.js';
 import { type JobQueue, type QueueDefinition, startOnFirstUse } from './platform/queue/index.js';
 import { createBreaker } from './platform/resilience/breaker.js';
+import { createPostgresSearchEngine } from './platform/search/postgres.js';
 
 export interface Container {
   db: Database;
@@ -50,15 +56,20 @@ export interface Container {
     posts: PostsService;
     pages: PostsService;
     authors: AuthorsService;
+    content: ContentApiService;
+    feeds: FeedsService;
     tags: TagsService;
     contentKeys: ContentKeysService;
     jobs: JobsService;
     exports: ExportsService;
+    search: SearchService;
   };
   readinessChecks: ReadinessCheck[];
   /** Per-tenant content versions: part of every cached public response's key. */
   versions: ContentVersions;
   purger: CdnPurger;
+  /** Public responses (Content API, feeds): ETags, CDN headers, cached under the content version. */
+  publicCache: PublicCache;
   /** Starts the job consumers and the outbox relay in this process. */
   startWorkers(queues?: readonly QueueName[]): Promise<void>;
   /** Ordered: workers (running jobs finish or go back), relay, queue, cache, Redis, database. */
@@ -248,6 +259,20 @@ export async function createContainer(
   const posts = createPostsService(contentDeps, 'post');
   const pages = createPostsService(contentDeps, 'page');
   const authors = createAuthorsService({ db, outbox, versions });
+  const content = createContentApiService({ db, publicUrl: config.publicUrl, baseHost: config.baseHost });
+  // The search port: PostgreSQL full-text search (PGlite too); an external engine would plug in here.
+  const search = createSearchService({
+    db,
+    engine: createPostgresSearchEngine({ excerptOf: deriveExcerpt }),
+    siteUrl: content.siteUrl,
+  });
+  const feeds = createFeedsService({ db, siteUrl: content.siteUrl });
+  const publicCache = createPublicCache({
+    cache,
+    versions,
+    sharedMaxAgeSeconds: config.content.publicCacheSeconds,
+    staleSeconds: config.content.publicStaleSeconds,
+  });
   const exports = createExportsService({ db, jobs, dir: join(config.dataDir, 'exports') });
   const send = (m: Parameters<Mailer['send']>[0]) => smtpBreaker.call(m);
   registerMailJobs(jobs, { send, auth, publicUrl: config.publicUrl });
@@ -283,14 +308,18 @@ export async function createContainer(
       posts,
       pages,
       authors,
+      content,
+      feeds,
       tags,
       contentKeys: createContentKeysService({ db, cache }),
       jobs: createJobsService({ db, queue }),
       exports,
+      search,
     },
     readinessChecks,
     versions,
     purger,
+    publicCache,
     async startWorkers(queues = config.workers.queues) {
       if (workersStarted) return;
       workersStarted = true;

@@ -82,3 +82,28 @@ export async function createAccount(origin: string, apiPosts: number): Promise<A
   }
   return account;
 }
+
+/** A second publication of the same owner, read through the Content API with its own key. */
+export interface Site {
+  tenantId: string;
+  slug: string;
+  /** The Content API key (`?key=`). */
+  contentKey: string;
+}
+
+/** Creates a tenant owned by `account` and a Content API key for it, through the API. */
+export async function createSite(origin: string, account: Account, name: string): Promise<Site> {
+  const slug = `bench-site-${randomBytes(4).toString('hex')}`;
+  const tenant = await call<{ data: { id: string } }>(origin, 'POST', '/api/v1/tenants', {
+    token: account.accessToken,
+    body: { name, slug },
+    expect: 201,
+  });
+  const key = await call<{ data: { key: string } }>(origin, 'POST', '/api/v1/content-keys', {
+    token: account.accessToken,
+    tenantId: tenant.json.data.id,
+    body: { name: 'Bench' },
+    expect: 201,
+  });
+  return { tenantId: tenant.json.data.id, slug, contentKey: key.json.data.key };
+}

@@ -12,11 +12,19 @@ export interface Case {
   headers?: Record<string, string>;
   /** A fresh body per request (e.g. a unique title); implies `content-type: application/json`. */
   body?: () => string;
+  /**
+   * The status that counts as served when it is not a 2xx (e.g. 304 for a revalidation):
+   * throughput and latencies are then of that status; any other status is a failure.
+   */
+  expectStatus?: number;
   /** Runs after each measurement of this case (e.g. to undo what a write case added). */
   after?: () => Promise<void>;
 }
 
-/** One timed run of one case. Latencies in milliseconds, from our own sub-millisecond timings. */
+/**
+ * One timed run of one case. Latencies in milliseconds, from our own sub-millisecond timings.
+ * `ok` counts served responses (2xx, or the case's `expectStatus`), `non2xx` every other status.
+ */
 export interface Sample {
   reqPerSec: number;
   p50: number;
@@ -72,6 +80,9 @@ export async function runLoad(c: Case, opts: LoadOptions): Promise<Sample> {
   if (makeBody) request.setupRequest = (req) => ({ ...req, body: makeBody() });
 
   const latencies: number[] = [];
+  const served = (status: number) =>
+    c.expectStatus === undefined ? status >= 200 && status < 300 : status === c.expectStatus;
+  let expected = 0;
   const instance = autocannon({
     url: c.origin,
     connections: opts.connections,
@@ -81,20 +92,25 @@ export async function runLoad(c: Case, opts: LoadOptions): Promise<Sample> {
   });
   active = instance;
   instance.on('response', (_client, status, _bytes, ms) => {
-    if (status >= 200 && status < 300) latencies.push(ms);
+    if (!served(status)) return;
+    latencies.push(ms);
+    expected++;
   });
   try {
     const r = await instance;
     const sorted = Float64Array.from(latencies).sort();
     const durationS = r.duration > 0 ? r.duration : opts.durationS;
+    // A non-2xx expected status: autocannon counts it among non2xx; here it is the served count.
+    const ok = c.expectStatus === undefined ? r['2xx'] : expected;
+    const non2xx = c.expectStatus === undefined ? r.non2xx : Math.max(0, r['2xx'] + r.non2xx - expected);
     return {
-      reqPerSec: r['2xx'] / durationS,
+      reqPerSec: ok / durationS,
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
       autocannonP50: r.latency.p50,
       autocannonP99: r.latency.p99,
-      ok: r['2xx'],
-      non2xx: r.non2xx,
+      ok,
+      non2xx,
       errors: r.errors,
       timeouts: r.timeouts,
       durationS,

@@ -9,6 +9,8 @@ export interface CaseResult {
   median: ReturnType<typeof summarize>;
   /** req/s of this case divided by each baseline's (medians of the same run). */
   ratios: { hello: number; rawPg: number };
+  /** req/s over that of the case's own baseline (`BenchCase.baseline`), if it has one. */
+  baseline: { name: string; ratio: number } | null;
 }
 
 const MiB = 1024 * 1024;
@@ -38,10 +40,11 @@ export function formatTable(results: CaseResult[]): string {
     fixed(r.ratios.rawPg, 2),
     fixed(r.median.serverCpuUs, 0),
     fixed(r.median.dbCpuUs, 0),
+    r.baseline ? `${fixed(r.baseline.ratio, 2)} ${r.baseline.name}` : '',
     String(r.median.failures),
   ]);
   const head = ['case', 'request', 'req/s', 'p50 ms', 'p99 ms', '×hello', '×raw-pg', 'node µs/req', 'pg µs/req'];
-  return table([...head, 'failed'], rows);
+  return table([...head, '× own baseline', 'failed'], rows);
 }
 
 /** Per-round req/s, to show how much the machine wandered during the run. */
@@ -78,6 +81,51 @@ export function verdict(results: CaseResult[], goal: number) {
     lines.push(`CPU per request (node + pg), raw ceiling / authenticated list = ${fixed(cpuRatio, 2)}`);
   }
   return { lines, summary: { listOverRawPg: ratio, perRound, cpuRawOverList: cpuRatio, target: goal, met } };
+}
+
+/** A ratio of one case to another, read as a goal (`min` or `max`) or only reported. */
+export interface RatioSpec {
+  label: string;
+  case: string;
+  over: string;
+  /** `reqPerSec` (default): throughput over the other's; `p50`: median latency over the other's. */
+  metric?: 'reqPerSec' | 'p50';
+  min?: number;
+  max?: number;
+}
+
+/**
+ * One line per ratio whose two cases ran: the ratio of the medians, the verdict when it is a
+ * goal, and the same ratio within each round (the two cases run seconds apart).
+ */
+export function ratioLines(results: CaseResult[], specs: RatioSpec[]) {
+  const lines: string[] = [];
+  const summary: Array<RatioSpec & { ratio: number; perRound: number[]; met: boolean | null }> = [];
+  for (const spec of specs) {
+    const a = results.find((r) => r.name === spec.case);
+    const b = results.find((r) => r.name === spec.over);
+    if (!a || !b) continue;
+    const metric = spec.metric ?? 'reqPerSec';
+    const ratio = a.median[metric] / b.median[metric];
+    const perRound = a.rounds.map((s, i) => s[metric] / (b.rounds[i]?.[metric] ?? Number.NaN));
+    const met =
+      spec.min !== undefined
+        ? ratio >= spec.min
+        : spec.max !== undefined
+          ? ratio <= spec.max
+          : (null as boolean | null);
+    const goal =
+      spec.min !== undefined
+        ? ` (goal ≥ ${fixed(spec.min, 2)}): ${met ? 'met' : 'NOT met'}`
+        : spec.max !== undefined
+          ? ` (goal ≤ ${fixed(spec.max, 2)}): ${met ? 'met' : 'NOT met'}`
+          : '';
+    lines.push(
+      `${spec.label} = ${fixed(ratio, 2)}${goal} (within each round: ${perRound.map((r) => fixed(r, 2)).join(', ')})`,
+    );
+    summary.push({ ...spec, ratio, perRound, met });
+  }
+  return { lines, summary };
 }
 
 export function writeJson(file: string, data: unknown): void {

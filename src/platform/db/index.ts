@@ -12,6 +12,9 @@ export interface TenantContext {
   userId: string;
 }
 
+/** A tenant's scope with a signed-in caller, or with none (readers of public content: role null). */
+export type TenantScope = TenantContext | { tenantId: string; userId: null };
+
 /**
  * The database port. Two ways in:
  * - `withTenant` for everything a tenant owns: one transaction running as the unprivileged
@@ -24,7 +27,7 @@ export interface TenantContext {
 export interface Database {
   readonly kind: 'pg' | 'pglite';
   readonly system: Executor;
-  withTenant<T>(ctx: TenantContext, fn: (tx: Executor, role: MemberRole | null) => Promise<T>): Promise<T>;
+  withTenant<T>(ctx: TenantScope, fn: (tx: Executor, role: MemberRole | null) => Promise<T>): Promise<T>;
   /** A system transaction (owner role, no tenant). */
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /**

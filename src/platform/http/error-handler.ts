@@ -26,7 +26,7 @@ const fastifyCodes: Record<string, { status: number; code: string; message: stri
   FST_ERR_MAX_PARAM_LENGTH: { status: 400, code: 'bad_request', message: 'A path segment is too long' },
 };
 
-function toPayload(err: FastifyError | AppError | Error): ErrorPayload {
+export function toPayload(err: FastifyError | AppError | Error): ErrorPayload {
   if (err instanceof AppError) {
     return { status: err.statusCode, code: err.code, message: err.message, details: err.details, headers: err.headers };
   }
