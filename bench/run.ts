@@ -13,6 +13,8 @@ import {
   buildCases,
   CASE_NAMES,
   CONTENT_CASES,
+  CONTENT_QUERY,
+  contentPath,
   DEEP_PAGE,
   probe,
   SEARCH_CASES,
@@ -50,6 +52,7 @@ const SEARCH_LIMIT = 15;
 /** The Content API and search figures (issue 7): goals, and ratios only reported. */
 const CONTENT_RATIOS: RatioSpec[] = [
   { label: 'Content API list, warm (cache hit) / bare Fastify', case: 'content-warm', over: 'hello', min: 0.7 },
+  { label: 'Content API list, warm / bare Fastify sending as many bytes', case: 'content-warm', over: 'hello-body' },
   { label: 'Content API list, warm / Quire GET /health/live', case: 'content-warm', over: 'live' },
   { label: 'Content API list, 304 revalidation / bare Fastify', case: 'content-304', over: 'hello' },
   { label: 'Content API list, 304 revalidation / Quire GET /health/live', case: 'content-304', over: 'live' },
@@ -89,7 +92,7 @@ const settings = {
   durationS: envNumber('BENCH_DURATION_S', 3, 1),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 3, 1)),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 10, 1)),
-  /** Warm-up before each case's first measurement; later rounds warm up for at most 1 s. */
+  /** Warm-up before each case's first measurement; later rounds warm up for at most 0.5 s. */
   warmupS: envNumber('BENCH_WARMUP_S', 2, 0),
   /** Comma-separated case names to run besides the two baselines (default: all). */
   only: process.env.BENCH_CASES?.split(',').map((s) => s.trim()),
@@ -144,7 +147,8 @@ async function main() {
   const startedAt = new Date();
   const loadAtStart = loadavg();
   log(
-    `settings: ${settings.rounds} rounds × (${settings.warmupS} s warm-up + ${settings.durationS} s), ` +
+    `settings: ${settings.rounds} rounds × (${settings.warmupS} s warm-up + ${settings.durationS} s; ` +
+      `${Math.min(settings.warmupS, 0.5)} s warm-up after round 1), ` +
       `${settings.connections} connections; ${cpus().length} CPUs, load ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`,
   );
 
@@ -246,8 +250,11 @@ async function main() {
       );
     }
     const search = await searchSetup(quire, site, account, wantsSearch());
-    if (!search) notes.push('skipped: search routes not present (raw-search, search-public, search-staff not run)');
-    content = { site, seed, search };
+    if (!search && wantsSearch()) {
+      notes.push('skipped: search routes not present (raw-search, search-public, search-staff not run)');
+    }
+    const listBytes = (await (await fetch(quire.url + contentPath(site, CONTENT_QUERY))).arrayBuffer()).byteLength;
+    content = { site, seed, search, listBytes };
   }
   function wantsSearch() {
     return !settings.only || settings.only.some((name) => SEARCH_CASES.includes(name));
@@ -266,7 +273,8 @@ async function main() {
       if (await refreshIfOld(quire.url, account)) {
         for (const k of cases) if (k.headers?.authorization) k.headers.authorization = `Bearer ${account.accessToken}`;
       }
-      const warmupS = round === 1 ? settings.warmupS : Math.min(settings.warmupS, 1);
+      // The JIT and the pools are warm after the first round: later rounds only open connections.
+      const warmupS = round === 1 ? settings.warmupS : Math.min(settings.warmupS, 0.5);
       if (warmupS > 0) await runLoad(c, { durationS: warmupS, connections: settings.connections });
       checkpoint();
       const before = await snapshot(c.pid, monitor, db.name);
@@ -276,6 +284,7 @@ async function main() {
       const perReq = (ms: number | null) => (ms === null ? null : (ms * 1000) / Math.max(1, s.ok + s.non2xx));
       s.cpuUsPerReq = { server: perReq(spent.serverMs), db: perReq(spent.dbMs) };
       await c.after?.();
+      await drained(monitor, db.name);
       samples.get(c.name)!.push(s);
       log(
         `round ${round}/${settings.rounds} ${c.name.padEnd(15)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s` +
@@ -333,7 +342,8 @@ async function main() {
 
   const out = [
     `Quire benchmark, ${startedAt.toISOString()}: ${settings.rounds} round(s) × ${settings.durationS} s ` +
-      `(+${settings.warmupS} s warm-up), ${settings.connections} connections, ${cpus().length} CPUs, ` +
+      `(+${settings.warmupS} s warm-up, ${Math.min(settings.warmupS, 0.5)} s after round 1), ` +
+      `${settings.connections} connections, ${cpus().length} CPUs, ` +
       `load ${loadAtStart[0]!.toFixed(2)} → ${loadAtEnd[0]!.toFixed(2)}`,
     '',
     formatTable(results),
@@ -391,6 +401,24 @@ async function main() {
       console.log(summary ? `\n${what}: ${formatProfile(summary)}` : `\nno CPU profile found in ${dir}`);
     }
   }
+}
+
+/**
+ * Waits (up to 10 s) until no statement runs in the bench database: a slow case's requests cut
+ * off at the end of its measurement still run in PostgreSQL, and would load the next case.
+ */
+async function drained(monitor: pg.Client, database: string) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const { rows } = await monitor.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()`,
+      [database],
+    );
+    if (!rows[0]?.n) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  log('warning: statements still running in the bench database 10 s after a measurement');
 }
 
 /**

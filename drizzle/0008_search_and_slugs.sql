@@ -38,4 +38,43 @@ BEGIN
     candidate := base || '-' || n;
   END LOOP;
   RETURN candidate;
-END $$;
+END $$;--> statement-breakpoint
+
+-- A member who leaves hands over their authorship, as Ghost hands a removed staff user's posts to
+-- the owner: posts they wrote with others keep the others (the next becomes primary); posts they
+-- wrote alone go to the tenant's first owner. Every path that removes a member is covered, and
+-- a post's authorId stays its first author. SECURITY DEFINER: the remover's role may not see
+-- every row this touches under RLS (the owner role's policies allow all).
+CREATE FUNCTION quire_memberships_hand_over_posts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  heir uuid;
+BEGIN
+  SELECT m.user_id INTO heir FROM memberships m
+   WHERE m.tenant_id = OLD.tenant_id AND m.role = 'owner'
+   ORDER BY m.created_at, m.user_id LIMIT 1;
+  IF heir IS NOT NULL THEN
+    INSERT INTO post_authors (tenant_id, post_id, user_id, sort_order)
+      SELECT pa.tenant_id, pa.post_id, heir, pa.sort_order FROM post_authors pa
+       WHERE pa.tenant_id = OLD.tenant_id AND pa.user_id = OLD.user_id
+         AND NOT EXISTS (SELECT 1 FROM post_authors o
+                          WHERE o.tenant_id = pa.tenant_id AND o.post_id = pa.post_id AND o.user_id <> OLD.user_id)
+      ON CONFLICT DO NOTHING;
+  END IF;
+  DELETE FROM post_authors pa
+   WHERE pa.tenant_id = OLD.tenant_id AND pa.user_id = OLD.user_id
+     AND EXISTS (SELECT 1 FROM post_authors o
+                  WHERE o.tenant_id = pa.tenant_id AND o.post_id = pa.post_id AND o.user_id <> OLD.user_id);
+  UPDATE posts p
+     SET author_id = (SELECT pa.user_id FROM post_authors pa
+                       WHERE pa.tenant_id = p.tenant_id AND pa.post_id = p.id
+                       ORDER BY pa.sort_order, pa.user_id LIMIT 1)
+   WHERE p.tenant_id = OLD.tenant_id
+     AND EXISTS (SELECT 1 FROM post_authors pa WHERE pa.tenant_id = p.tenant_id AND pa.post_id = p.id)
+     AND p.author_id IS DISTINCT FROM (SELECT pa.user_id FROM post_authors pa
+                                       WHERE pa.tenant_id = p.tenant_id AND pa.post_id = p.id
+                                       ORDER BY pa.sort_order, pa.user_id LIMIT 1);
+  RETURN NULL;
+END $$;--> statement-breakpoint
+CREATE TRIGGER memberships_hand_over_posts AFTER DELETE ON memberships
+  FOR EACH ROW EXECUTE FUNCTION quire_memberships_hand_over_posts();

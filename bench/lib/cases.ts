@@ -9,6 +9,8 @@ export type BenchCase = Case & {
   check: (status: number, json: unknown) => string | null;
   /** The case this one is read against (the table's `× baseline` column); run whenever this one runs. */
   baseline?: string;
+  /** Other cases its ratios need, run whenever this one runs. */
+  alsoRun?: string[];
   /** A request that must list the same posts in the same order (checked by the probe). */
   sameAs?: { what: string; url: string };
   /** Sees the probe's response (e.g. to take its ETag for another case). */
@@ -33,6 +35,7 @@ export const CASE_NAMES = [
   'me-redis',
   'me-nocache',
   'raw-content',
+  'hello-body',
   'content-warm',
   'content-304',
   'content-cold',
@@ -55,6 +58,18 @@ export const CONTENT_QUERY = 'include=tags,authors&limit=15';
 export const DEEP_PAGE = 100;
 /** Ghost's NQL for "tagged x and featured" (`+` is AND; sent encoded, as Ghost's clients send it). */
 export const CONTENT_FILTER = 'tag:x+featured:true';
+
+/** The Content API cases' setting: the large publication, the warm list's size, search (or null). */
+export interface ContentSetup {
+  site: Site;
+  seed: LargeSeed;
+  /** Bytes of the Content API list's body (the `hello-body` baseline sends as many). */
+  listBytes: number;
+  search: SearchSetup | null;
+}
+
+/** The Content API path of the posts list with `query` (after the key). */
+export const contentPath = (site: Site, query: string) => `/ghost/api/content/posts/?key=${site.contentKey}&${query}`;
 
 /** The search cases' parameters; null when the search routes are not there (the cases are then skipped). */
 export interface SearchSetup {
@@ -79,7 +94,7 @@ export function buildCases(
   servers: { quire: Server; rawPg: Server; hello: Server; quireRedis: Server; quireNoCache: Server },
   account: Account,
   dbUrl: string,
-  content: { site: Site; seed: LargeSeed; search: SearchSetup | null } | null,
+  content: ContentSetup | null,
   only?: string[],
 ): BenchCase[] {
   const { quire, rawPg, hello, quireRedis, quireNoCache } = servers;
@@ -182,10 +197,14 @@ export function buildCases(
     ...(content ? contentCases(servers, { ...content, authorization: auth.authorization }) : []),
   ];
   const wanted = new Set(all.filter((c) => BASELINES.includes(c.name) || !only || only.includes(c.name)));
-  for (const c of [...wanted]) {
-    for (let b = c.baseline; b; b = all.find((x) => x.name === b)?.baseline) {
-      const base = all.find((x) => x.name === b);
-      if (base) wanted.add(base);
+  const pending = [...wanted];
+  for (let c = pending.pop(); c; c = pending.pop()) {
+    for (const name of [c.baseline, ...(c.alsoRun ?? [])]) {
+      const base = all.find((x) => x.name === name);
+      if (base && !wanted.has(base)) {
+        wanted.add(base);
+        pending.push(base);
+      }
     }
   }
   return all.filter((c) => wanted.has(c));
@@ -197,16 +216,11 @@ export function buildCases(
  * pages 1 and 100 and filtered, each cold list beside the same query in plain SQL; and search.
  */
 function contentCases(
-  servers: { quire: Server; rawPg: Server; quireNoCache: Server },
-  {
-    site,
-    seed,
-    search,
-    authorization,
-  }: { site: Site; seed: LargeSeed; search: SearchSetup | null; authorization: string },
+  servers: { quire: Server; rawPg: Server; hello: Server; quireNoCache: Server },
+  { site, seed, search, listBytes, authorization }: ContentSetup & { authorization: string },
 ): BenchCase[] {
-  const { quire, rawPg, quireNoCache } = servers;
-  const api = (q: string) => `/ghost/api/content/posts/?key=${site.contentKey}&${q}`;
+  const { quire, rawPg, hello, quireNoCache } = servers;
+  const api = (q: string) => contentPath(site, q);
   const raw = (q: string) => `/content?tenant=${site.tenantId}&limit=15&${q}`;
   const filter = `filter=${encodeURIComponent(CONTENT_FILTER)}`;
   const listOf = (page: number, total: number) => (status: number, json: unknown) => {
@@ -228,6 +242,7 @@ function contentCases(
     headers: {}, // the ETag, from the warm case's probe
     expectStatus: 304,
     baseline: 'hello',
+    alsoRun: ['live'],
     check: (s) => (s === 304 ? null : 'expected 304'),
   };
   const cases: BenchCase[] = [
@@ -240,12 +255,21 @@ function contentCases(
       check: listOf(1, seed.published),
     },
     {
+      name: 'hello-body',
+      pid: hello.pid,
+      label: `bare Fastify, a ${(listBytes / 1024).toFixed(0)} KiB body (the list's size)`,
+      origin: hello.url,
+      path: `/bytes/${listBytes}`,
+      check: (s, j) => (s === 200 && typeof (j as { data?: unknown })?.data === 'string' ? null : 'expected 200'),
+    },
+    {
       name: 'content-warm',
       pid: quire.pid,
       label: `GET /ghost/api/content/posts/?${CONTENT_QUERY}, cache hit`,
       origin: quire.url,
       path: api(CONTENT_QUERY),
       baseline: 'hello',
+      alsoRun: ['hello-body', 'live'],
       sameAs: { what: 'the raw Content API query', url: rawPg.url + raw('page=1') },
       check: listOf(1, seed.published),
       probed: (res) => {

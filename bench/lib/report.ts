@@ -120,8 +120,11 @@ export function ratioLines(results: CaseResult[], specs: RatioSpec[]) {
         : spec.max !== undefined
           ? ` (goal ≤ ${fixed(spec.max, 2)}): ${met ? 'met' : 'NOT met'}`
           : '';
+    // Three decimals where two would print the goal itself on the wrong side of it (0.398 as 0.40).
+    const target = spec.min ?? spec.max;
+    const digits = target !== undefined && fixed(ratio, 2) === fixed(target, 2) && ratio !== target ? 3 : 2;
     lines.push(
-      `${spec.label} = ${fixed(ratio, 2)}${goal} (within each round: ${perRound.map((r) => fixed(r, 2)).join(', ')})`,
+      `${spec.label} = ${fixed(ratio, digits)}${goal} (within each round: ${perRound.map((r) => fixed(r, 2)).join(', ')})`,
     );
     summary.push({ ...spec, ratio, perRound, met });
   }

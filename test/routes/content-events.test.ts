@@ -4,6 +4,7 @@ import { and, asc, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container } from '../../src/composition.js';
+import { createHttpPurger } from '../../src/platform/cdn/index.js';
 import { tables } from '../../src/platform/db/index.js';
 import { jobIdFor } from '../../src/platform/queue/index.js';
 import { createTestApp, createTestStack } from '../helpers/app.js';
@@ -387,6 +388,45 @@ async function startPurgeEndpoint() {
 
 const PURGE_TOKEN = 'purge-token-0123456789';
 
+describe('the HTTP purge adapter', () => {
+  let cdn: Awaited<ReturnType<typeof startPurgeEndpoint>>;
+  beforeAll(async () => {
+    cdn = await startPurgeEndpoint();
+  });
+  afterAll(async () => {
+    await cdn?.close();
+  });
+
+  it('POSTs the keys as Surrogate-Key and JSON; the token is a bearer token unless a header is named', async () => {
+    await createHttpPurger({ url: cdn.url, token: 'bearer-token', timeoutMs: 5_000 }).purge(['t-a', 'post-b']);
+    const [bearer] = cdn.forKey('post-b');
+    expect(bearer).toMatchObject({ method: 'POST', keys: ['t-a', 'post-b'], status: 200 });
+    expect(bearer?.headers.authorization).toBe('Bearer bearer-token');
+    expect(JSON.parse(bearer?.body ?? '')).toEqual({ surrogate_keys: ['t-a', 'post-b'] });
+
+    await createHttpPurger({ url: cdn.url, token: 'k', tokenHeader: 'Fastly-Key', timeoutMs: 5_000 }).purge(['tag-c']);
+    const [named] = cdn.forKey('tag-c');
+    expect(named?.headers['fastly-key']).toBe('k');
+    expect(named?.headers.authorization).toBeUndefined();
+
+    await createHttpPurger({ url: cdn.url, timeoutMs: 5_000 }).purge(['author-d']);
+    const [anonymous] = cdn.forKey('author-d');
+    expect(anonymous?.headers.authorization).toBeUndefined();
+    expect(anonymous?.headers['surrogate-key']).toBe('author-d');
+  });
+
+  it('sends nothing for no keys, and fails when the endpoint answers an error', async () => {
+    const purger = createHttpPurger({ url: cdn.url, token: 't', timeoutMs: 5_000 });
+    const before = cdn.requests.length;
+    await purger.purge([]);
+    expect(cdn.requests.length).toBe(before);
+    cdn.failFor('post-broken', 1);
+    await expect(purger.purge(['post-broken'])).rejects.toThrow(/500/);
+    await expect(purger.purge(['post-broken'])).resolves.toBeUndefined();
+    expect(cdn.forKey('post-broken').map((r) => r.status)).toEqual([500, 200]);
+  });
+});
+
 /**
  * Delivery: the relay moves content events to the `events` queue, whose jobs purge the CDN
  * through the HTTP adapter (CDN_PURGE_URL, the token in CDN_PURGE_TOKEN_HEADER) at a real
@@ -482,7 +522,8 @@ describe.each(queueModes)('content events delivered to the CDN, $name', (mode) =
     });
     expect(pageRes.statusCode, pageRes.body).toBe(201);
     const page = pageRes.json().data as { id: string; slug: string };
-    const publishAt = new Date(Date.now() + 1_500).toISOString();
+    // Far enough ahead for both schedules to land first, on a loaded machine too.
+    const publishAt = new Date(Date.now() + 4_000).toISOString();
     for (const [kindOf, id] of [
       ['posts', post.id],
       ['pages', page.id],

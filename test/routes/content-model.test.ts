@@ -174,6 +174,21 @@ describe.each(databaseKinds)('content model on $name', (kind) => {
       expect(await read(post.id, 'posts')).toMatchObject({ title: 'Post Only', status: 'draft', version: 1 });
     });
 
+    it('the type comes from the route: a type sent to /posts is ignored on create and refused on update', async () => {
+      const res = await create('posts', editor, { title: 'Typed', body: 'x', type: 'page' });
+      expect(res.statusCode, res.body).toBe(201);
+      const post = res.json().data;
+      expect(post.type).toBe('post');
+      expectError(await call('GET', `/pages/${post.id}`, t.owner), 404, 'not_found');
+      const err = expectError(
+        await call('PATCH', `/posts/${post.id}`, editor, { type: 'page', version: 1 }),
+        400,
+        'validation_failed',
+      );
+      expect(fieldsOf(err)).toEqual(['body']);
+      expect(await read(post.id)).toMatchObject({ type: 'post', version: 1 });
+    });
+
     it('posts and pages share one slug space: derived slugs are numbered, a taken one is 409', async () => {
       const post = await createOk('posts', editor, { title: 'Contact' });
       const page = await createOk('pages', editor, { title: 'Contact' });
@@ -427,6 +442,34 @@ describe.each(databaseKinds)('content model on $name', (kind) => {
     });
   });
 
+  describe('authors who leave the tenant', () => {
+    // A leaver hands over their authorship (drizzle/0008): co-authored posts keep the others,
+    // posts they wrote alone go to the tenant's first owner; authorId stays the first author.
+    it('a post written alone goes to the owner; a co-authored one keeps its co-author as primary', async () => {
+      const leaver = await createMember(app, t, 'author');
+      const stayer = await createMember(app, t, 'author');
+      const alone = await createPost(app, t, leaver, { title: 'Left behind' });
+      const shared = await call('POST', '/posts', leaver, {
+        title: 'Together',
+        body: 'b',
+        authors: [leaver.id, stayer.id],
+      });
+      expect(shared.statusCode, shared.body).toBe(201);
+      const left = await app.inject({
+        method: 'DELETE',
+        url: `/api/v1/tenants/${t.id}/members/${leaver.id}`,
+        headers: leaver.auth,
+      });
+      expect(left.statusCode, left.body).toBe(204);
+      const readAlone = (await call('GET', `/posts/${alone.id}`, t.owner)).json().data;
+      expect(readAlone.authorId).toBe(t.owner.id);
+      expect(readAlone.authors.map((a: { id: string }) => a.id)).toEqual([t.owner.id]);
+      const readShared = (await call('GET', `/posts/${shared.json().data.id}`, t.owner)).json().data;
+      expect(readShared.authorId).toBe(stayer.id);
+      expect(readShared.authors.map((a: { id: string }) => a.id)).toEqual([stayer.id]);
+    });
+  });
+
   describe('author profiles', () => {
     it('every member gets a slug from their name, numbered when the name is taken in the tenant', async () => {
       const owner = await createUser(app, { name: 'Grace Hopper' });
@@ -466,8 +509,8 @@ describe.each(databaseKinds)('content model on $name', (kind) => {
       expect((await call('GET', `/authors/${ada2.id}`, ada2, undefined, own)).json().data.slug).toBe('ada-lovelace');
     });
 
-    it(// A regression test: slugs once cut accented letters out ("José Núñez" → jos-n-ez).
-    'author slugs transliterate accented names as post and tag slugs do', async () => {
+    // A regression test: slugs once cut accented letters out ("José Núñez" → jos-n-ez).
+    it('author slugs transliterate accented names as post and tag slugs do', async () => {
       const jose = await createUser(app, { name: 'José Núñez' });
       const pub = await createTenant(app, jose);
       expect((await call('GET', `/authors/${jose.id}`, jose, undefined, pub)).json().data.slug).toBe('jose-nunez');

@@ -154,7 +154,7 @@ export function createContentApiService(deps: ContentApiDeps) {
       q.order,
       postOrder,
       type === 'post' ? 'published_at desc' : 'title asc',
-      sql`${posts.id} desc`,
+      sql`${posts.id} desc nulls last`,
     );
     const where = parseFilter(q.filter, postFields);
     return read(tenantId, async (tx, site) => {

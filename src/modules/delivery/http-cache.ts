@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { Cache } from '../../platform/cache/index.js';
 import { surrogateKey } from './events.js';
 import type { ContentVersions } from './versions.js';
@@ -39,6 +40,21 @@ export function matchesEtag(header: string | undefined, etag: string): boolean {
  */
 export function createPublicCache(opts: PublicCacheOptions) {
   const cacheControl = `public, max-age=0, s-maxage=${opts.sharedMaxAgeSeconds}, stale-while-revalidate=${opts.staleSeconds}`;
+  // The bytes of bodies being served, by ETag: a cached body is a string (it travels through
+  // Redis as JSON), and encoding ~70 KB of it to UTF-8 on every send cost more than the rest of
+  // a cache hit. An ETag names its bytes exactly, so this never serves a stale body.
+  const bytes = new LRUCache<string, Buffer>({
+    maxSize: 64 * 1024 * 1024,
+    sizeCalculation: (b) => b.length || 1,
+  });
+  const bytesOf = (entry: Cached) => {
+    let b = bytes.get(entry.etag);
+    if (!b) {
+      b = Buffer.from(entry.body, 'utf8');
+      bytes.set(entry.etag, b);
+    }
+    return b;
+  };
   return {
     async send(
       req: FastifyRequest,
@@ -61,7 +77,7 @@ export function createPublicCache(opts: PublicCacheOptions) {
         .header('surrogate-key', [surrogateKey.tenant(tenantId), ...new Set(entry.keys)].join(' '));
       const inm = req.headers['if-none-match'];
       if (matchesEtag(typeof inm === 'string' ? inm : undefined, entry.etag)) return reply.code(304).send();
-      return reply.type(entry.contentType).send(entry.body);
+      return reply.type(entry.contentType).send(bytesOf(entry));
     },
   };
 }

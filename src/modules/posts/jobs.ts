@@ -20,9 +20,13 @@ export function registerPublishingJobs(
 ) {
   const { db, log, outbox, versions } = deps;
 
-  /** Publishes in one transaction with its `post.published` events; then readers see it at once. */
+  /**
+   * Publishes in one transaction with its `post.published` events, reports each publication as
+   * soon as it is committed, then drops the tenants' cached public reads so readers see it.
+   */
   async function publishing<T extends { tenantId: string; id: string; type: 'post' | 'page'; slug: string }>(
     publish: (tx: Executor) => Promise<T[]>,
+    report: (row: T) => void,
   ): Promise<T[]> {
     const rows = await db.transaction(async (tx) => {
       const published = await publish(tx);
@@ -35,6 +39,7 @@ export function registerPublishingJobs(
       }
       return published;
     });
+    for (const row of rows) report(row);
     if (rows.length) outbox.committed();
     for (const tenantId of new Set(rows.map((r) => r.tenantId))) await versions.bump(tenantId).catch(() => undefined);
     return rows;
@@ -53,22 +58,25 @@ export function registerPublishingJobs(
     const early = publishAt.getTime() - Date.now();
     // A timer that fires early waits for its time without spending an attempt.
     if (early > 0) throw new RetryLaterError('not due yet', early);
-    const [published] = await publishing(async (tx) => {
-      const row = await repo.publishIfScheduledFor(tx, tenantId, postId, publishAt);
-      return row ? [row] : [];
-    });
-    if (published) log.info({ event: 'post.published', tenantId, postId, scheduled: true }, 'scheduled post published');
+    const [published] = await publishing(
+      async (tx) => {
+        const row = await repo.publishIfScheduledFor(tx, tenantId, postId, publishAt);
+        return row ? [row] : [];
+      },
+      () => log.info({ event: 'post.published', tenantId, postId, scheduled: true }, 'scheduled post published'),
+    );
     return { published: Boolean(published) };
   });
 
   jobs.handle('maintenance', 'publish-overdue', async () => {
-    const published = await publishing((tx) => repo.publishOverdue(tx));
-    for (const p of published) {
-      log.warn(
-        { event: 'post.published', tenantId: p.tenantId, postId: p.id, scheduled: true, bySweep: true },
-        'an overdue scheduled post was published by the sweep (its job was late or lost)',
-      );
-    }
+    const published = await publishing(
+      (tx) => repo.publishOverdue(tx),
+      (p) =>
+        log.warn(
+          { event: 'post.published', tenantId: p.tenantId, postId: p.id, scheduled: true, bySweep: true },
+          'an overdue scheduled post was published by the sweep (its job was late or lost)',
+        ),
+    );
     return { published: published.length };
   });
   jobs.every('maintenance', 'publish-overdue', '* * * * *', 'publish-overdue');

@@ -232,11 +232,12 @@ export async function insertRevision(
   keep: number,
 ) {
   await tx.insert(postRevisions).values(v);
-  // The oldest beyond the cap go (one post's revisions: a short index range).
+  // The oldest beyond the cap go. Ordered by the version each produced (versions only grow),
+  // not by time: two writes in the same millisecond still keep the newest state.
   await tx.execute(sql`
     delete from ${postRevisions} where tenant_id = ${v.tenantId} and id in (
       select id from ${postRevisions} where tenant_id = ${v.tenantId} and post_id = ${v.postId}
-       order by created_at desc, id desc offset ${keep})`);
+       order by post_version desc, created_at desc, id desc offset ${keep})`);
 }
 
 export const listRevisions = (tx: Executor, tenantId: string, postId: string) =>
@@ -251,7 +252,7 @@ export const listRevisions = (tx: Executor, tenantId: string, postId: string) =>
     })
     .from(postRevisions)
     .where(and(eq(postRevisions.tenantId, tenantId), eq(postRevisions.postId, postId)))
-    .orderBy(desc(postRevisions.createdAt), desc(postRevisions.id));
+    .orderBy(desc(postRevisions.postVersion), desc(postRevisions.createdAt), desc(postRevisions.id));
 
 export const findRevision = async (tx: Executor, tenantId: string, postId: string, id: string) =>
   (

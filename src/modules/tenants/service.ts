@@ -59,10 +59,13 @@ export function createTenantsService(deps: {
       if (target.role === 'owner' && next !== 'owner' && owners.length <= 1) {
         throw unprocessable('last_owner', 'A tenant must keep at least one owner; make someone else owner first');
       }
+      // A leaver's posts are handed over in the same transaction (a trigger, drizzle/0008).
       if (next === null) await repo.deleteMembership(tx, ctx.tenantId, userId);
       else await repo.setRole(tx, ctx.tenantId, userId, next);
     });
     await users.forgetUsers(userId);
+    // Their author profile and bylines leave the public content.
+    if (next === null) await deps.versions.bump(ctx.tenantId).catch(() => undefined);
   }
 
   return {

@@ -126,7 +126,7 @@ export function createPostgresSearchEngine(opts: PostgresSearchOptions = {}): Se
     tx: Executor,
     tenantId: string,
     q: string,
-    match: { where: SQL; score: SQL },
+    match: { candidates: SQL; where: SQL; score: SQL },
     offset: number,
     limit: number,
   ): Promise<{ rows: Row[]; total: number }> {
@@ -136,7 +136,11 @@ export function createPostgresSearchEngine(opts: PostgresSearchOptions = {}): Se
         hits as (
           select p.id, p.type, p.title, p.slug, p.excerpt, p.status, p.published_at,
                  ${match.score} as rank, count(*) over () as total
-            from ${posts} p cross join s
+            from s
+           -- The candidates come first, off the GIN index (a function in FROM runs once; in a
+           -- WHERE subquery naming s it would be a correlated SubPlan run per row).
+           cross join ${match.candidates} as m(id)
+           join ${posts} p on p.tenant_id = ${tenantId}::uuid and p.id = m.id
            where ${match.where}
            order by rank desc, p.published_at desc nulls last, p.id desc
            limit ${Math.max(limit, 1)} offset ${offset})
@@ -155,7 +159,9 @@ export function createPostgresSearchEngine(opts: PostgresSearchOptions = {}): Se
     const [count] = await rowsOf<{ total: number | string }>(
       tx,
       sql`with s as materialized (${parsed(tenantId, q)})
-          select count(*) as total from ${posts} p cross join s where ${match.where}`,
+          select count(*) as total from s cross join ${match.candidates} as m(id)
+            join ${posts} p on p.tenant_id = ${tenantId}::uuid and p.id = m.id
+           where ${match.where}`,
     );
     return { rows: [], total: Number(count?.total ?? 0) };
   }
@@ -192,7 +198,8 @@ export function createPostgresSearchEngine(opts: PostgresSearchOptions = {}): Se
         {
           // Candidates off the GIN index (drizzle/0008: `@@` is no index condition under RLS),
           // the match re-checked on the rows read under RLS.
-          where: sql`${where} and p.id in (select quire_search_matches(s.tsq)) and p.search_vector @@ s.tsq`,
+          candidates: sql`quire_search_matches(s.tsq)`,
+          where: sql`${where} and p.search_vector @@ s.tsq`,
           score: sql`ts_rank(${RANK_WEIGHTS}::float4[], p.search_vector, s.tsq)`,
         },
         offset,
@@ -211,8 +218,8 @@ export function createPostgresSearchEngine(opts: PostgresSearchOptions = {}): Se
           tenantId,
           q,
           {
-            where: sql`${where} and p.id in (select quire_search_similar_titles(${terms.wanted}))
-              and ${terms.wanted} <% p.title
+            candidates: sql`quire_search_similar_titles(${terms.wanted})`,
+            where: sql`${where} and ${terms.wanted} <% p.title
               and not coalesce(p.search_vector @@ s.tsq, false)${excluded}`,
             score: sql`word_similarity(${terms.wanted}, p.title)`,
           },
