@@ -49,7 +49,7 @@ const LARGE = { published: 10_000, drafts: 500, pages: 20 };
 const SEARCH_Q = 'kubernetes failover';
 const SEARCH_LIMIT = 15;
 
-/** The Content API and search figures (issue 7): goals, and ratios only reported. */
+/** The Content API and search figures (issue 6): goals, and ratios only reported. */
 const CONTENT_RATIOS: RatioSpec[] = [
   { label: 'Content API list, warm (cache hit) / bare Fastify', case: 'content-warm', over: 'hello', min: 0.7 },
   { label: 'Content API list, warm / bare Fastify sending as many bytes', case: 'content-warm', over: 'hello-body' },

@@ -78,3 +78,25 @@ BEGIN
 END $$;--> statement-breakpoint
 CREATE TRIGGER memberships_hand_over_posts AFTER DELETE ON memberships
   FOR EACH ROW EXECUTE FUNCTION quire_memberships_hand_over_posts();
+--> statement-breakpoint
+
+-- A tenant that never set its language is English everywhere: the Content API's settings say
+-- `en`, so search stems English too (0007 fell back to `simple`). Its documents are recomputed.
+CREATE OR REPLACE FUNCTION quire_search_config(p_lang text) RETURNS regconfig LANGUAGE sql IMMUTABLE AS $$
+  SELECT (CASE lower(split_part(split_part(coalesce(nullif(p_lang, ''), 'en'), '-', 1), '_', 1))
+    WHEN 'en' THEN 'english' WHEN 'de' THEN 'german' WHEN 'fr' THEN 'french'
+    WHEN 'es' THEN 'spanish' WHEN 'it' THEN 'italian' WHEN 'pt' THEN 'portuguese'
+    WHEN 'nl' THEN 'dutch' WHEN 'sv' THEN 'swedish' WHEN 'da' THEN 'danish'
+    WHEN 'nb' THEN 'norwegian' WHEN 'nn' THEN 'norwegian' WHEN 'no' THEN 'norwegian'
+    WHEN 'fi' THEN 'finnish' WHEN 'ru' THEN 'russian' WHEN 'tr' THEN 'turkish'
+    WHEN 'hu' THEN 'hungarian' WHEN 'ro' THEN 'romanian' WHEN 'ga' THEN 'irish'
+    WHEN 'el' THEN 'greek' WHEN 'id' THEN 'indonesian' WHEN 'lt' THEN 'lithuanian'
+    WHEN 'ne' THEN 'nepali' WHEN 'ar' THEN 'arabic' WHEN 'hy' THEN 'armenian'
+    WHEN 'eu' THEN 'basque' WHEN 'ca' THEN 'catalan' WHEN 'hi' THEN 'hindi'
+    WHEN 'sr' THEN 'serbian' WHEN 'ta' THEN 'tamil' WHEN 'yi' THEN 'yiddish'
+    ELSE 'simple' END)::regconfig
+$$;--> statement-breakpoint
+UPDATE posts p
+   SET search_vector = quire_post_search_document(p.tenant_id, p.id, p.title, p.excerpt, p.plaintext)
+  FROM tenants t
+ WHERE t.id = p.tenant_id AND coalesce(t.settings->>'lang', '') = '';

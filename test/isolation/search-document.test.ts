@@ -120,7 +120,7 @@ describe.each(databaseKinds)('the search document on $name', (kind) => {
     expect(rows.map((r) => r.id)).toEqual([inTitle.id, inExcerpt.id, inBody.id]);
   });
 
-  it('stems English words in an English tenant; a tenant without a language indexes words as written', async () => {
+  it('stems English words in an English tenant, and in a tenant that never set a language (settings say en)', async () => {
     const post = await newPost(en, { title: 'Runners', body: 'The runners were running quickly.' });
     const lex = await lexemes(post.id);
     expect(lex.has('run')).toBe(true);
@@ -135,8 +135,16 @@ describe.each(databaseKinds)('the search document on $name', (kind) => {
     );
     expect(rows[0]?.m).toBe(true);
 
-    const plain = await createTenant(app);
-    const unstemmed = await newPost(plain, { title: 'Runners', body: 'The runners were running quickly.' });
+    const unset = await createTenant(app);
+    const stemmed = await newPost(unset, { title: 'Runners', body: 'The runners were running quickly.' });
+    const lexUnset = await lexemes(stemmed.id);
+    expect(lexUnset.has('run')).toBe(true);
+    expect(lexUnset.has('running')).toBe(false);
+    expect(lexUnset.has('the')).toBe(false);
+    // A language without a text search configuration indexes words as written.
+    const klingon = await createTenant(app);
+    await setLang(klingon, 'tlh');
+    const unstemmed = await newPost(klingon, { title: 'Runners', body: 'The runners were running quickly.' });
     const raw = await lexemes(unstemmed.id);
     expect(raw.has('running')).toBe(true);
     expect(raw.has('run')).toBe(false);

@@ -2,7 +2,8 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
 import { memberships, users } from '../../platform/db/schema.js';
 
-const profileColumns = {
+/** An author's public profile (memberships joined with users): what readers may see, no email. */
+export const publicProfileColumns = {
   id: memberships.userId,
   name: users.name,
   slug: memberships.slug,
@@ -11,6 +12,10 @@ const profileColumns = {
   coverImage: memberships.coverImage,
   website: memberships.website,
   location: memberships.location,
+};
+
+const profileColumns = {
+  ...publicProfileColumns,
   role: memberships.role,
   updatedAt: memberships.updatedAt,
 };

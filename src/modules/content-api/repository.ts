@@ -11,6 +11,7 @@ import {
   tenants,
   users,
 } from '../../platform/db/schema.js';
+import { publicProfileColumns } from '../authors/repository.js';
 
 /**
  * The public read model: only published content whose publication time has come, only public
@@ -215,16 +216,7 @@ const authoredCount = (onlyPosts: boolean) => sql<number>`(select count(*)::int 
     and p.status = 'published' and p.published_at <= now() ${onlyPosts ? sql`and p.type = 'post'` : sql``})`;
 export const authorPostCount = authoredCount(true);
 
-const authorColumns = {
-  id: memberships.userId,
-  name: users.name,
-  slug: memberships.slug,
-  bio: memberships.bio,
-  profileImage: memberships.profileImage,
-  coverImage: memberships.coverImage,
-  website: memberships.website,
-  location: memberships.location,
-};
+const authorColumns = publicProfileColumns;
 export type PublicAuthorRow = PublicAuthor & { postCount?: number };
 
 const publicAuthors = (tenantId: string) =>
