@@ -177,6 +177,7 @@ async function main() {
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
       AUTH_RATE_LIMIT_MAX: '100000000',
+      LOGIN_RATE_LIMIT_MAX: '100000000',
       // Production shape: jobs run in `npm run worker`, not in the API under load.
       WORKERS: 'off',
     },
@@ -192,6 +193,7 @@ async function main() {
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: '100000000',
     AUTH_RATE_LIMIT_MAX: '100000000',
+    LOGIN_RATE_LIMIT_MAX: '100000000',
     WORKERS: 'off',
   };
   const redisPrefix = `qbench_${randomBytes(4).toString('hex')}`;

@@ -85,9 +85,9 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       'x-request-id',
       'etag',
       'retry-after',
-      'x-ratelimit-limit',
-      'x-ratelimit-remaining',
-      'x-ratelimit-reset',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
     ],
   };
   // Public content (the Content API, feeds) is read from any site's browser: any origin, no
@@ -109,6 +109,8 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   );
   await app.register(rateLimit, {
     global: true,
+    // The standard RateLimit-Limit / -Remaining / -Reset headers (IETF draft), not the X- ones.
+    enableDraftSpec: true,
     max: config.rateLimit.max,
     timeWindow: config.rateLimit.windowMs,
     // With Redis every instance counts against the same limit; if Redis fails, requests pass
@@ -166,6 +168,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       await api.register(authRoutes, {
         auth: services.auth,
         rateLimit: { max: config.rateLimit.authMax, timeWindow: config.rateLimit.windowMs },
+        loginRateLimit: { max: config.rateLimit.loginMax, timeWindow: config.rateLimit.windowMs },
       });
       await api.register(tenantRoutes, { tenants: services.tenants });
       await api.register(postRoutes, { posts: services.posts });

@@ -243,6 +243,7 @@ export async function createContainer(
     log,
     cache,
     outbox,
+    lockout: config.lockout,
   });
   const versions = createContentVersions(cache);
   const tenants = createTenantsService({ db, users: auth, cache, outbox, versions });

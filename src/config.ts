@@ -48,6 +48,11 @@ const envSchema = z
       .default(1_048_576),
     RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     AUTH_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(30),
+    /** Sign-in attempts per window for one client IP and email together. */
+    LOGIN_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(5),
+    /** Consecutive failed sign-ins that lock an account, and for how many minutes. */
+    AUTH_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(100).default(5),
+    AUTH_LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),
     TRUST_PROXY: bool.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -151,7 +156,8 @@ export interface Config {
   baseHost?: string;
   corsOrigins: string[];
   bodyLimit: number;
-  rateLimit: { max: number; authMax: number; windowMs: number };
+  rateLimit: { max: number; authMax: number; loginMax: number; windowMs: number };
+  lockout: { threshold: number; durationMs: number };
   trustProxy: boolean;
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -211,7 +217,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
     baseHost: e.BASE_HOST?.toLowerCase(),
     corsOrigins: e.CORS_ORIGINS,
     bodyLimit: e.BODY_LIMIT_BYTES,
-    rateLimit: { max: e.RATE_LIMIT_MAX, authMax: e.AUTH_RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
+    rateLimit: {
+      max: e.RATE_LIMIT_MAX,
+      authMax: e.AUTH_RATE_LIMIT_MAX,
+      loginMax: e.LOGIN_RATE_LIMIT_MAX,
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+    },
+    lockout: { threshold: e.AUTH_LOCKOUT_THRESHOLD, durationMs: e.AUTH_LOCKOUT_MINUTES * 60_000 },
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -14,6 +14,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
       LOG_LEVEL: 'silent',
       RATE_LIMIT_MAX: '100000',
       AUTH_RATE_LIMIT_MAX: '100000',
+      LOGIN_RATE_LIMIT_MAX: '100000',
       // PGlite runs in the test's own thread: its heavier statements (pg-boss creating its
       // schema) lag the event loop, and load shedding would answer 503. Suites that test
       // shedding turn it on.
@@ -29,6 +30,7 @@ export async function createTestApp(db: Database, env: Record<string, string> = 
   const config = testConfig(env);
   const container = await createContainer(config, { db });
   const app = await buildApp({ config, container, logger: false });
+  withTestHooks(app, db);
   app.addHook('onClose', () => container.close());
   await app.ready();
   return app;
@@ -54,7 +56,25 @@ export async function createTestStack(
   const config = testConfig(env);
   const container = await createContainer(config, { ...opts, db });
   const app = await buildApp({ config, container, logger: false });
+  withTestHooks(app, db);
   app.addHook('onClose', () => container.close());
   await app.ready();
   return { app, container, config };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Test only: marks an account's email as confirmed, as following the emailed link would
+     * (factories use it so every test user can publish; the flow itself is tested over SMTP).
+     */
+    confirmEmailForTest?: (userId: string) => Promise<void>;
+  }
+}
+
+/** Gives a test app its email-confirmation shortcut (see `confirmEmailForTest`). */
+function withTestHooks(app: FastifyInstance, db: Database) {
+  app.decorate('confirmEmailForTest', async (userId: string) => {
+    await db.query('UPDATE users SET email_verified_at = now() WHERE id = $1', [userId]);
+  });
 }

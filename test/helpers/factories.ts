@@ -17,9 +17,10 @@ export interface TestUser {
   auth: Record<string, string>;
 }
 
+/** A registered, signed-in user; their email is confirmed unless `verified: false`. */
 export async function createUser(
   app: FastifyInstance,
-  over: { email?: string; name?: string } = {},
+  over: { email?: string; name?: string; verified?: boolean } = {},
 ): Promise<TestUser> {
   const email = over.email ?? `user-${unique()}@example.com`;
   const name = over.name ?? `User ${unique()}`;
@@ -29,6 +30,10 @@ export async function createUser(
     payload: { email, password: PASSWORD, name },
   });
   if (reg.statusCode !== 201) throw new Error(`register failed: ${reg.statusCode} ${reg.body}`);
+  if (over.verified !== false) {
+    if (!app.confirmEmailForTest) throw new Error('createUser needs an app from createTestApp or createTestStack');
+    await app.confirmEmailForTest(reg.json().data.user.id);
+  }
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD } });
   if (login.statusCode !== 200) throw new Error(`login failed: ${login.statusCode} ${login.body}`);
   const d = login.json().data;

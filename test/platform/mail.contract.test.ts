@@ -119,7 +119,7 @@ describe.each(adapters)('Mailer contract: $name adapter', (adapter) => {
   });
 
   it('send returns a messageId, a fresh one per message without an idempotency key', async () => {
-    const mail = welcomeEmail({ name: 'Ada', appUrl: APP_URL });
+    const mail = welcomeEmail({ name: 'Ada', appUrl: APP_URL, verifyUrl: `${APP_URL}/verify-email?token=t` });
     const a = await h.mailer.send({ to: 'ada@example.com', ...mail });
     const b = await h.mailer.send({ to: 'ada@example.com', ...mail });
     expect(a.messageId).toMatch(/^<[^<>\s@]+@[^<>\s@]+>$/);
@@ -131,7 +131,7 @@ describe.each(adapters)('Mailer contract: $name adapter', (adapter) => {
 
   it('the message reaches its destination with to, subject and both the HTML and the text part', async () => {
     const to = `reader-${randomUUID().slice(0, 8)}@example.com`;
-    const mail = welcomeEmail({ name: 'Grace Hopper', appUrl: APP_URL });
+    const mail = welcomeEmail({ name: 'Grace Hopper', appUrl: APP_URL, verifyUrl: `${APP_URL}/verify-email?token=t` });
     const { messageId } = await h.mailer.send({ to, ...mail });
     const got = await deliveredOnce(messageId);
     expect(got.to).toEqual([to]);
@@ -146,7 +146,7 @@ describe.each(adapters)('Mailer contract: $name adapter', (adapter) => {
 
   it('the idempotencyKey becomes the Message-ID: the same key sent twice is recognisably the same message', async () => {
     const userId = randomUUID();
-    const mail = welcomeEmail({ name: 'Key', appUrl: APP_URL });
+    const mail = welcomeEmail({ name: 'Key', appUrl: APP_URL, verifyUrl: `${APP_URL}/verify-email?token=t` });
     const first = await h.mailer.send({ to: 'key@example.com', ...mail, idempotencyKey: `welcome:${userId}` });
     expect(first.messageId).toBe(`<welcome.${userId}@quire.localhost>`);
     const got = await deliveredOnce(first.messageId);
@@ -161,7 +161,7 @@ describe.each(adapters)('Mailer contract: $name adapter', (adapter) => {
 
   it('templates escape HTML: a hostile name is escaped in the HTML part and verbatim in the text part', async () => {
     const name = '<script>alert("pwned")</script> & <b>Co</b>';
-    const mail = welcomeEmail({ name, appUrl: APP_URL });
+    const mail = welcomeEmail({ name, appUrl: APP_URL, verifyUrl: `${APP_URL}/verify-email?token=t` });
     const { messageId } = await h.mailer.send({ to: 'xss@example.com', ...mail });
     const got = await deliveredOnce(messageId);
     expect(got.html).toContain(
@@ -178,7 +178,11 @@ describe('mail templates escape every interpolated value in the HTML part', () =
   const escaped = '&quot;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;&#39;';
 
   it('welcome: the app URL inside href', () => {
-    const mail = welcomeEmail({ name: 'A', appUrl: `https://x.test/${hostile}` });
+    const mail = welcomeEmail({
+      name: 'A',
+      appUrl: `https://x.test/${hostile}`,
+      verifyUrl: `https://x.test/${hostile}`,
+    });
     expect(mail.html).toContain(`href="https://x.test/${escaped}"`);
     expect(mail.html).not.toContain('<img');
     expect(mail.text).toContain(`https://x.test/${hostile}`);

@@ -1,16 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { unauthorized } from '../../shared/errors.js';
+import { AppError, unauthorized } from '../../shared/errors.js';
 import type { AuthService } from './service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by `app.authenticate`. */
-    auth: { userId: string; tenantId?: string } | null;
+    auth: { userId: string; tenantId?: string; sessionId?: string } | null;
   }
   interface FastifyInstance {
     /** preHandler: requires a valid `Authorization: Bearer <access token>`. */
     authenticate: (request: FastifyRequest) => Promise<void>;
+    /** preHandler (after authenticate): the caller has confirmed their email address (else 403). */
+    requireVerifiedEmail: (request: FastifyRequest) => Promise<void>;
   }
 }
 
@@ -26,7 +28,19 @@ export const authentication = fp(
         throw unauthorized('Authorization must be "Bearer <access token>"', 'invalid_token');
       }
       const claims = opts.auth.verifyAccessToken(token);
-      request.auth = { userId: claims.sub, tenantId: claims.tid };
+      request.auth = { userId: claims.sub, tenantId: claims.tid, sessionId: claims.sid };
+    });
+    // Unverified users sign in and write drafts, but neither publish nor manage members.
+    app.decorate('requireVerifiedEmail', async (request: FastifyRequest) => {
+      const userId = request.auth?.userId;
+      if (!userId) throw new Error('requireVerifiedEmail needs authenticate first');
+      if (!(await opts.auth.isEmailVerified(userId))) {
+        throw new AppError(
+          403,
+          'email_unverified',
+          'Confirm your email address first (see POST /auth/resend-verification)',
+        );
+      }
     });
   },
   { name: 'quire-authentication' },

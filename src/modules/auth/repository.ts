@@ -1,6 +1,14 @@
-import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/index.js';
-import { invitations, memberships, refreshTokens, tenants, users } from '../../platform/db/schema.js';
+import {
+  type AuthTokenPurpose,
+  authTokens,
+  invitations,
+  memberships,
+  refreshTokens,
+  tenants,
+  users,
+} from '../../platform/db/schema.js';
 
 // Sign-in happens before any tenant is chosen: everything here runs on the system executor.
 
@@ -106,4 +114,98 @@ export async function setPlatformAdmin(db: Executor, email: string, platformAdmi
     .where(eq(users.email, email))
     .returning({ id: users.id });
   return row?.id;
+}
+
+/** Revokes every live refresh token of a user, but those of `keepFamily` (the caller's own session). */
+export async function revokeUserSessions(db: Executor, userId: string, keepFamily?: string): Promise<number> {
+  const rows = await db
+    .update(refreshTokens)
+    .set({ revokedAt: sql`now()` })
+    .where(
+      and(
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        keepFamily ? ne(refreshTokens.familyId, keepFamily) : undefined,
+      ),
+    )
+    .returning({ id: refreshTokens.id });
+  return rows.length;
+}
+
+// --- sign-in failures and lockout ---
+
+/** One more failure; at `threshold` consecutive ones the account locks until `lockMs` from now. */
+export async function recordFailedLogin(db: Executor, userId: string, threshold: number, lockMs: number) {
+  const [row] = await db
+    .update(users)
+    .set({
+      failedLogins: sql`${users.failedLogins} + 1`,
+      lockedUntil: sql`case when ${users.failedLogins} + 1 >= ${threshold}
+        then now() + make_interval(secs => ${lockMs / 1000}) else ${users.lockedUntil} end`,
+    })
+    .where(eq(users.id, userId))
+    .returning({ failedLogins: users.failedLogins, lockedUntil: users.lockedUntil });
+  return row;
+}
+
+/** A success (or a reset) clears the count and any lock. */
+export async function clearFailedLogins(db: Executor, userId: string) {
+  await db.update(users).set({ failedLogins: 0, lockedUntil: null }).where(eq(users.id, userId));
+}
+
+// --- emailed single-use tokens ---
+
+export async function insertAuthToken(
+  db: Executor,
+  v: { userId: string; purpose: AuthTokenPurpose; tokenHash: string; expiresAt: Date },
+) {
+  await db.insert(authTokens).values(v);
+}
+
+/** Uses a token: only a live, unused one of this purpose matches, once. */
+export async function consumeAuthToken(db: Executor, purpose: AuthTokenPurpose, tokenHash: string) {
+  const [row] = await db
+    .update(authTokens)
+    .set({ usedAt: sql`now()` })
+    .where(
+      and(
+        eq(authTokens.tokenHash, tokenHash),
+        eq(authTokens.purpose, purpose),
+        isNull(authTokens.usedAt),
+        gt(authTokens.expiresAt, sql`now()`),
+      ),
+    )
+    .returning({ userId: authTokens.userId });
+  return row?.userId;
+}
+
+/** A new reset or verification link makes the older unused ones of that purpose void. */
+export async function voidAuthTokens(db: Executor, userId: string, purpose: AuthTokenPurpose) {
+  await db
+    .update(authTokens)
+    .set({ usedAt: sql`now()` })
+    .where(and(eq(authTokens.userId, userId), eq(authTokens.purpose, purpose), isNull(authTokens.usedAt)));
+}
+
+export async function markEmailVerified(db: Executor, userId: string) {
+  await db
+    .update(users)
+    .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` })
+    .where(eq(users.id, userId));
+}
+
+export async function setPassword(db: Executor, userId: string, passwordHash: string) {
+  await db
+    .update(users)
+    .set({ passwordHash, failedLogins: 0, lockedUntil: null, updatedAt: sql`now()` })
+    .where(eq(users.id, userId));
+}
+
+/** Maintenance: used or expired emailed tokens. */
+export async function deleteAuthTokensBefore(db: Executor, before: Date): Promise<number> {
+  const rows = await db
+    .delete(authTokens)
+    .where(or(lt(authTokens.expiresAt, before), lt(authTokens.usedAt, before)))
+    .returning({ id: authTokens.id });
+  return rows.length;
 }

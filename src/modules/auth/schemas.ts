@@ -18,6 +18,12 @@ export const loginBody = z.object({
 
 export const refreshBody = z.object({ refreshToken: z.string().min(16).max(200) });
 
+/** A token from an email link (256 random bits, base64url). */
+export const tokenBody = z.object({ token: z.string().min(16).max(200) });
+export const forgotPasswordBody = z.object({ email });
+export const resetPasswordBody = z.object({ token: z.string().min(16).max(200), password });
+export const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(256), newPassword: password });
+
 export const publicUser = z.object({ id: z.uuid(), email: z.string(), name: z.string() }).meta({ id: 'User' });
 
 export const tokenPair = z.object({
@@ -30,7 +36,10 @@ export const tokenPair = z.object({
 export const loginResult = tokenPair.extend({ user: publicUser });
 
 export const meResult = z.object({
-  user: publicUser.extend({ createdAt: z.iso.datetime() }),
+  user: publicUser.extend({
+    emailVerified: z.boolean().describe('Unverified users can sign in but cannot publish or manage members'),
+    createdAt: z.iso.datetime(),
+  }),
   platformAdmin: z.boolean().describe('Operates the deployment: sees every job and the queue dashboard'),
   memberships: z.array(
     z.object({

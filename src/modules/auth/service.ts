@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor } from '../../platform/db/index.js';
-import { conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
+import type { AuthTokenPurpose } from '../../platform/db/schema.js';
+import { badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
 import type { Outbox } from '../jobs/outbox.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import * as repo from './repository.js';
-import { type AccessTokens, hashToken, newRefreshToken } from './tokens.js';
+import { type AccessTokens, hashToken, newEmailToken, newRefreshToken } from './tokens.js';
 
 export interface PublicUser {
   id: string;
@@ -31,6 +32,16 @@ const meKey = (userId: string) => `me:${userId}`;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
+/** How long an emailed link works. */
+const EMAIL_TOKEN_TTL_MS: Record<AuthTokenPurpose, number> = {
+  'verify-email': 7 * 86_400_000,
+  'reset-password': 3_600_000,
+};
+
+const invalidCredentials = () => unauthorized('Email or password is incorrect', 'invalid_credentials');
+const invalidEmailToken = () =>
+  badRequest('invalid_token', 'This link is invalid, already used or expired; ask for a new one');
+
 export function createAuthService(deps: {
   db: Database;
   tokens: AccessTokens;
@@ -38,9 +49,19 @@ export function createAuthService(deps: {
   log: FastifyBaseLogger;
   cache: Cache;
   outbox: Outbox;
+  /** Consecutive failed sign-ins that lock an account, and for how long. */
+  lockout: { threshold: number; durationMs: number };
 }) {
   const { db, tokens, cache, outbox } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
+
+  /** Work for the email queue, committed before the caller hears back. */
+  async function sendLater(name: string, payload: Record<string, unknown>) {
+    await db.transaction((tx) =>
+      outbox.record(tx, { queue: 'email', name, payload, idempotencyKey: `${name}:${randomUUID()}` }),
+    );
+    outbox.committed();
+  }
 
   async function issue(
     exec: Executor,
@@ -57,7 +78,9 @@ export function createAuthService(deps: {
       expiresAt: new Date(Date.now() + refreshTtlMs),
     });
     return {
-      accessToken: tokens.sign(tenantId ? { sub: userId, tid: tenantId } : { sub: userId }),
+      accessToken: tokens.sign(
+        tenantId ? { sub: userId, tid: tenantId, sid: familyId } : { sub: userId, sid: familyId },
+      ),
       refreshToken,
       expiresIn: tokens.ttlSeconds,
       tokenType: 'Bearer',
@@ -91,10 +114,31 @@ export function createAuthService(deps: {
       }
     },
 
+    /**
+     * A locked account answers exactly as a wrong password does (the password is still checked,
+     * so the timing is the same): nothing tells an attacker that the account exists or is locked.
+     */
     async login(input: { email: string; password: string; tenantId?: string }) {
       const user = await repo.findUserByEmail(db.system, normalizeEmail(input.email));
       const ok = await verifyPassword(user?.passwordHash, input.password);
-      if (!user || !ok) throw unauthorized('Email or password is incorrect', 'invalid_credentials');
+      if (!user) throw invalidCredentials();
+      if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
+        deps.log.warn({ event: 'login_while_locked', userId: user.id }, 'sign-in refused: the account is locked');
+        throw invalidCredentials();
+      }
+      if (!ok) {
+        // A lock that has run out gives a fresh set of attempts.
+        if (user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
+        const after = await repo.recordFailedLogin(db.system, user.id, deps.lockout.threshold, deps.lockout.durationMs);
+        if (after && after.failedLogins === deps.lockout.threshold) {
+          deps.log.warn(
+            { event: 'account_locked', userId: user.id, until: after.lockedUntil },
+            'an account was locked after repeated failed sign-ins',
+          );
+        }
+        throw invalidCredentials();
+      }
+      if (user.failedLogins > 0 || user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
       if (input.tenantId && !(await repo.isMember(db.system, input.tenantId, user.id))) {
         throw notFound('Tenant');
       }
@@ -136,13 +180,99 @@ export function createAuthService(deps: {
         if (!user) return null;
         const memberships = await repo.listMembershipsOfUser(db.system, userId);
         return {
-          user: { ...toPublicUser(user), createdAt: user.createdAt.toISOString() },
+          user: {
+            ...toPublicUser(user),
+            emailVerified: user.emailVerifiedAt !== null,
+            createdAt: user.createdAt.toISOString(),
+          },
           platformAdmin: user.platformAdmin,
           memberships,
         };
       });
       if (!me) throw unauthorized('The account no longer exists', 'invalid_token');
       return me;
+    },
+
+    async isEmailVerified(userId: string): Promise<boolean> {
+      return (await this.me(userId)).user.emailVerified;
+    },
+
+    /** Every session of the user ends (their refresh tokens are revoked; access tokens lapse). */
+    async logoutAll(userId: string): Promise<void> {
+      await repo.revokeUserSessions(db.system, userId);
+    },
+
+    /**
+     * A single-use emailed token for the email jobs: the token exists only in the email (its
+     * hash is stored), and a new one voids the older ones of the same purpose.
+     */
+    async createEmailToken(userId: string, purpose: AuthTokenPurpose): Promise<string> {
+      const token = newEmailToken();
+      await db.transaction(async (tx) => {
+        await repo.voidAuthTokens(tx, userId, purpose);
+        await repo.insertAuthToken(tx, {
+          userId,
+          purpose,
+          tokenHash: hashToken(token),
+          expiresAt: new Date(Date.now() + EMAIL_TOKEN_TTL_MS[purpose]),
+        });
+      });
+      return token;
+    },
+
+    async verifyEmail(token: string): Promise<void> {
+      const userId = await db.transaction(async (tx) => {
+        const id = await repo.consumeAuthToken(tx, 'verify-email', hashToken(token));
+        if (id) await repo.markEmailVerified(tx, id);
+        return id;
+      });
+      if (!userId) throw invalidEmailToken();
+      await cache.invalidate(meKey(userId));
+    },
+
+    /** Another verification email (nothing if the address is verified already). */
+    async resendVerification(userId: string): Promise<void> {
+      if (await this.isEmailVerified(userId)) return;
+      await sendLater('verify-email', { userId });
+    },
+
+    /**
+     * Always the same answer and the same work: one outbox row, whatever the address. Whether
+     * an account exists is decided by the email job, out of the request's timing.
+     */
+    async forgotPassword(email: string): Promise<void> {
+      await sendLater('password-reset', { email: normalizeEmail(email) });
+    },
+
+    /** A reset link sets a new password, unlocks the account, proves the address and ends every session. */
+    async resetPassword(token: string, password: string): Promise<void> {
+      const passwordHash = await hashPassword(password);
+      const userId = await db.transaction(async (tx) => {
+        const id = await repo.consumeAuthToken(tx, 'reset-password', hashToken(token));
+        if (!id) return undefined;
+        await repo.setPassword(tx, id, passwordHash);
+        await repo.markEmailVerified(tx, id);
+        await repo.revokeUserSessions(tx, id);
+        return id;
+      });
+      if (!userId) throw invalidEmailToken();
+      deps.log.info({ event: 'password_reset', userId }, 'a password was reset; every session was ended');
+      await cache.invalidate(meKey(userId));
+    },
+
+    /** Needs the current password; the caller's own session stays, every other one ends. */
+    async changePassword(userId: string, sessionId: string | undefined, current: string, next: string) {
+      const user = await repo.findUserById(db.system, userId);
+      if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
+      if (!(await verifyPassword(user.passwordHash, current))) {
+        throw badRequest('wrong_password', 'The current password is incorrect');
+      }
+      const passwordHash = await hashPassword(next);
+      await db.transaction(async (tx) => {
+        await repo.setPassword(tx, userId, passwordHash);
+        await repo.revokeUserSessions(tx, userId, sessionId);
+      });
+      deps.log.info({ event: 'password_changed', userId }, 'a password was changed; other sessions were ended');
     },
 
     async isPlatformAdmin(userId: string): Promise<boolean> {
@@ -168,6 +298,13 @@ export function createAuthService(deps: {
 
     /** Maintenance: refresh tokens that expired (or were revoked) before `before`. */
     purgeRefreshTokens: (before: Date) => repo.deleteRefreshTokensBefore(db.system, before),
+    /** Maintenance: emailed tokens used or expired before `before`. */
+    purgeEmailTokens: (before: Date) => repo.deleteAuthTokensBefore(db.system, before),
+
+    async findUserByEmail(email: string): Promise<PublicUser | null> {
+      const user = await repo.findUserByEmail(db.system, normalizeEmail(email));
+      return user ? toPublicUser(user) : null;
+    },
 
     async findUserIdByEmail(email: string): Promise<string | undefined> {
       return (await repo.findUserByEmail(db.system, normalizeEmail(email)))?.id;

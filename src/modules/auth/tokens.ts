@@ -6,6 +6,8 @@ export interface AccessClaims {
   sub: string;
   /** tenant the session was opened for, if any */
   tid?: string;
+  /** the session (refresh-token family) the token was issued for: "sign out my other sessions" */
+  sid?: string;
 }
 
 export interface TokenConfig {
@@ -37,9 +39,13 @@ export function createAccessTokens(cfg: TokenConfig) {
     sign: (claims: AccessClaims): string => sign(claims),
     /** Throws on any invalid, expired or tampered token. */
     verify: (token: string): AccessClaims => {
-      const payload = verify(token) as { sub?: unknown; tid?: unknown };
+      const payload = verify(token) as { sub?: unknown; tid?: unknown; sid?: unknown };
       if (typeof payload.sub !== 'string') throw new Error('token has no subject');
-      return { sub: payload.sub, tid: typeof payload.tid === 'string' ? payload.tid : undefined };
+      return {
+        sub: payload.sub,
+        tid: typeof payload.tid === 'string' ? payload.tid : undefined,
+        sid: typeof payload.sid === 'string' ? payload.sid : undefined,
+      };
     },
     ttlSeconds: cfg.accessTokenTtlSeconds,
   };
@@ -47,6 +53,7 @@ export function createAccessTokens(cfg: TokenConfig) {
 
 export type AccessTokens = ReturnType<typeof createAccessTokens>;
 
-/** Opaque refresh tokens: 256 random bits; only their SHA-256 is stored. */
+/** Opaque refresh tokens (and emailed single-use tokens): 256 random bits; only their SHA-256 is stored. */
 export const newRefreshToken = (): string => randomBytes(32).toString('base64url');
+export const newEmailToken = newRefreshToken;
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');

@@ -12,9 +12,16 @@ export function registerMaintenanceJobs(
   jobs.handle('maintenance', 'purge', async () => {
     const before = new Date(Date.now() - deps.retentionMs);
     const refreshTokens = await deps.auth.purgeRefreshTokens(before);
+    const emailTokens = await deps.auth.purgeEmailTokens(before);
     const outboxRows = await purgeDispatched(deps.db, before);
     const finished = await jobs.purge(deps.retentionMs);
-    const result = { refreshTokens, outboxRows, finishedJobs: finished.jobs, processedKeys: finished.keys };
+    const result = {
+      refreshTokens,
+      emailTokens,
+      outboxRows,
+      finishedJobs: finished.jobs,
+      processedKeys: finished.keys,
+    };
     deps.log.info({ event: 'maintenance.purge', ...result }, 'maintenance: purged expired data');
     return result;
   });

@@ -97,7 +97,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   );
 
   const transitions = [
-    ['publish', 'Publish now (sets publishedAt on first publication)', posts.publish],
+    ['publish', 'Publish now (sets publishedAt on first publication; needs a verified email)', posts.publish],
     ['unpublish', 'Back to draft', posts.unpublish],
     ['archive', 'Archive', posts.archive],
     ['unschedule', 'A scheduled post back to draft (its publication is cancelled)', posts.unschedule],
@@ -106,6 +106,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
     app.post(
       `${base}/:id/${action}`,
       {
+        ...(action === 'publish' && { preHandler: app.requireVerifiedEmail }),
         schema: {
           tags,
           security,
@@ -124,6 +125,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.post(
     `${base}/:id/schedule`,
     {
+      preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
         security,

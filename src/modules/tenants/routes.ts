@@ -106,6 +106,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.post(
     '/tenants/:id/members',
     {
+      preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
         security,
@@ -126,6 +127,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.patch(
     '/tenants/:id/members/:userId',
     {
+      preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
         security,
@@ -144,6 +146,10 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.delete(
     '/tenants/:id/members/:userId',
     {
+      // Leaving needs no verified address; removing someone else does.
+      preHandler: async (req) => {
+        if ((req.params as { userId?: string }).userId !== req.auth?.userId) await app.requireVerifiedEmail(req);
+      },
       schema: {
         tags,
         security,
@@ -175,6 +181,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.delete(
     '/tenants/:id/invitations/:invitationId',
     {
+      preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
         security,

@@ -79,9 +79,42 @@ export const users = pgTable(
     passwordHash: text('password_hash').notNull(),
     /** Operators of the deployment (job dashboards, every tenant's jobs); set by `npm run admin:grant`. */
     platformAdmin: boolean('platform_admin').notNull().default(false),
+    /** Set when the user follows the link emailed at registration (or resets their password). */
+    emailVerifiedAt: timestamp('email_verified_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    /** Consecutive failed sign-ins; the account locks for a while at a threshold (reset on success). */
+    failedLogins: integer('failed_logins').notNull().default(0),
+    lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date', precision: 3 }),
     ...timestamps,
   },
   (t) => [uniqueIndex('users_email_key').on(t.email)],
+);
+
+export const authTokenPurposes = ['verify-email', 'reset-password'] as const;
+export type AuthTokenPurpose = (typeof authTokenPurposes)[number];
+
+/**
+ * Single-use tokens sent by email (verify an address, reset a password). Global like refresh
+ * tokens; stored as SHA-256, the token itself only ever in the email.
+ */
+export const authTokens = pgTable(
+  'auth_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: authTokenPurposes }).notNull(),
+    tokenHash: text('token_hash').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    uniqueIndex('auth_tokens_token_hash_key').on(t.tokenHash),
+    index('auth_tokens_user_id_idx').on(t.userId),
+    index('auth_tokens_expires_at_idx').on(t.expiresAt),
+    check('auth_tokens_purpose_check', sql`${t.purpose} in ('verify-email', 'reset-password')`),
+  ],
 );
 
 export const memberships = pgTable(
