@@ -8,7 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createAccount, createSite, refreshIfOld } from './lib/api.js';
+import { createAccount, createSite, createUsers, refreshIfOld } from './lib/api.js';
 import {
   buildCases,
   CASE_NAMES,
@@ -19,14 +19,16 @@ import {
   probe,
   SEARCH_CASES,
   type SearchSetup,
+  STORM_USERS,
 } from './lib/cases.js';
 import { cpuSpent, snapshot } from './lib/cpu.js';
 import { formatProfile, summarizeProfile } from './lib/cpuprofile.js';
-import { runLoad, type Sample, stopActiveLoad, summarize } from './lib/load.js';
+import { type BackgroundSample, runLoad, type Sample, stopActiveLoad, summarize } from './lib/load.js';
 import { type Server, type StartOptions, startServer } from './lib/processes.js';
 import { RAW_CONTENT, RAW_LIST_SQL } from './lib/queries.js';
 import { formatQueueTable, type QueueSample, queueRunners } from './lib/queues.js';
 import {
+  backgroundLines,
   type CaseResult,
   formatRounds,
   formatTable,
@@ -75,6 +77,11 @@ const CONTENT_RATIOS: RatioSpec[] = [
   { label: 'public search (cache off) / raw websearch_to_tsquery query', case: 'search-public', over: 'raw-search' },
   { label: 'staff search / raw websearch_to_tsquery query', case: 'search-staff', over: 'raw-search' },
   { label: 'raw websearch_to_tsquery query / raw list query', case: 'raw-search', over: 'raw-content' },
+];
+
+/** The login storm (issue 7): hashing on the thread pool must not stall the event loop. */
+const STORM_RATIOS: RatioSpec[] = [
+  { label: 'login storm: read p99 during / without', case: 'login-storm', over: 'list', metric: 'p99', max: 2 },
 ];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -261,7 +268,17 @@ async function main() {
   function wantsSearch() {
     return !settings.only || settings.only.some((name) => SEARCH_CASES.includes(name));
   }
-  const cases = buildCases({ quire, rawPg, hello, quireRedis, quireNoCache }, account, db.url, content, settings.only);
+  // The login storm's accounts (registered through the API, each signed in once).
+  const stormUsers =
+    !settings.only || settings.only.includes('login-storm') ? await createUsers(quire.url, STORM_USERS) : [];
+  const cases = buildCases(
+    { quire, rawPg, hello, quireRedis, quireNoCache },
+    account,
+    db.url,
+    content,
+    stormUsers,
+    settings.only,
+  );
   await probe(cases);
   const monitor = new pg.Client({ connectionString: db.url, application_name: 'quire-bench-monitor' });
   await monitor.connect();
@@ -275,16 +292,30 @@ async function main() {
       if (await refreshIfOld(quire.url, account)) {
         for (const k of cases) if (k.headers?.authorization) k.headers.authorization = `Bearer ${account.accessToken}`;
       }
-      // The JIT and the pools are warm after the first round: later rounds only open connections.
-      const warmupS = round === 1 ? settings.warmupS : Math.min(settings.warmupS, 0.5);
-      if (warmupS > 0) await runLoad(c, { durationS: warmupS, connections: settings.connections });
-      checkpoint();
-      const before = await snapshot(c.pid, monitor, db.name);
-      const s = await runLoad(c, { durationS: settings.durationS, connections: settings.connections });
-      checkpoint(); // an interrupted run's figures are not kept
-      const spent = cpuSpent(before, await snapshot(c.pid, monitor, db.name));
+      // A background load (the login storm) runs through the warm-up and the measurement; it
+      // is stopped, and its requests in flight answered, before anything else runs.
+      const background = c.background?.();
+      let s: Sample;
+      let spent: ReturnType<typeof cpuSpent>;
+      let side: BackgroundSample | undefined;
+      try {
+        // The JIT and the pools are warm after the first round: later rounds only open connections.
+        const warmupS = round === 1 ? settings.warmupS : Math.min(settings.warmupS, 0.5);
+        if (warmupS > 0) await runLoad(c, { durationS: warmupS, connections: settings.connections });
+        await background?.ready();
+        checkpoint();
+        const before = await snapshot(c.pid, monitor, db.name);
+        background?.begin();
+        s = await runLoad(c, { durationS: settings.durationS, connections: settings.connections });
+        background?.end();
+        checkpoint(); // an interrupted run's figures are not kept
+        spent = cpuSpent(before, await snapshot(c.pid, monitor, db.name));
+      } finally {
+        side = await background?.stop();
+      }
       const perReq = (ms: number | null) => (ms === null ? null : (ms * 1000) / Math.max(1, s.ok + s.non2xx));
       s.cpuUsPerReq = { server: perReq(spent.serverMs), db: perReq(spent.dbMs) };
+      if (side) s.background = side;
       await c.after?.();
       await drained(monitor, db.name);
       samples.get(c.name)!.push(s);
@@ -292,6 +323,13 @@ async function main() {
         `round ${round}/${settings.rounds} ${c.name.padEnd(15)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s` +
           `  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms`,
       );
+      if (side) {
+        log(
+          `  ${c.name}: ${side.perSec.toFixed(0)} ${side.what}/s with ${side.inFlight} in flight` +
+            `  p50 ${side.p50.toFixed(0)} ms  p99 ${side.p99.toFixed(0)} ms` +
+            (side.failed ? `; ${side.failed} failed, statuses ${JSON.stringify(side.statusCodes)}` : ''),
+        );
+      }
       if (s.non2xx + s.errors + s.timeouts > 0) {
         log(
           `  ${c.name}: ${s.non2xx} non-2xx, ${s.errors} errors, ${s.timeouts} timeouts; statuses ` +
@@ -356,6 +394,9 @@ async function main() {
   ];
   const goal = verdict(results, GOAL);
   out.push(...goal.lines);
+  const storm = ratioLines(results, STORM_RATIOS);
+  const stormLoad = backgroundLines(results, 'login-storm', 'login storm', 'logins');
+  out.push(...storm.lines, ...stormLoad.lines);
   const contentRatios = ratioLines(results, CONTENT_RATIOS);
   out.push(...contentRatios.lines, ...notes);
   const meOn = results.find((r) => r.name === 'me');
@@ -388,7 +429,8 @@ async function main() {
     queues: queueResults,
     peakRssBytes: rss,
     goal: goal.summary,
-    ratios: contentRatios.summary,
+    ratios: [...storm.summary, ...contentRatios.summary],
+    loginStorm: stormLoad.summary,
     notes,
   });
   log(`results written to ${join('bench', 'results', 'latest.json')}`);

@@ -143,6 +143,9 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   await app.register(tenantResolution, { tenants: services.tenants, baseHost: config.baseHost });
 
   await app.register(healthRoutes, { checks: container.readinessChecks });
+  app.get('/.well-known/jwks.json', { schema: { hide: true } }, async (_req, reply) =>
+    reply.header('cache-control', 'public, max-age=300').send(services.auth.jwks()),
+  );
   for (const prefix of contentApiPrefixes) {
     await app.register(contentApiRoutes, {
       prefix,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
+import { createPasswordHasher } from './modules/auth/passwords.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
 import { type AuthorsService, createAuthorsService } from './modules/authors/service.js';
@@ -231,7 +232,11 @@ export async function createContainer(
   outbox.onCommitted(() => relay.nudge());
 
   const tokens = createAccessTokens({
-    secret: jwtSecret(config),
+    keys: {
+      current: config.auth.jwtPrivateKey ?? jwtSecret(config),
+      currentKid: config.auth.jwtKeyId,
+      previous: config.auth.jwtPreviousKeys,
+    },
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
@@ -244,6 +249,7 @@ export async function createContainer(
     cache,
     outbox,
     lockout: config.lockout,
+    passwords: createPasswordHasher(config.passwordHashConcurrency),
   });
   const versions = createContentVersions(cache);
   const tenants = createTenantsService({ db, users: auth, cache, outbox, versions });

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
@@ -25,6 +25,9 @@ describe('loadConfig', () => {
       database: { url: undefined, poolMax: 10, migrateOnStart: true },
       auth: {
         jwtSecret: undefined,
+        jwtPrivateKey: undefined,
+        jwtKeyId: undefined,
+        jwtPreviousKeys: undefined,
         issuer: 'quire',
         audience: 'quire-api',
         accessTokenTtlSeconds: 900,
@@ -35,6 +38,7 @@ describe('loadConfig', () => {
       bodyLimit: 1_048_576,
       rateLimit: { max: 600, authMax: 30, loginMax: 5, windowMs: 60_000 },
       lockout: { threshold: 5, durationMs: 900_000 },
+      passwordHashConcurrency: Math.max(1, availableParallelism() - 1),
       trustProxy: false,
       logLevel: 'info',
       shutdownTimeoutMs: 10_000,
@@ -69,6 +73,8 @@ describe('loadConfig', () => {
         DATABASE_POOL_MAX: '25',
         MIGRATE_ON_START: '0',
         JWT_SECRET: 's'.repeat(32),
+        JWT_KEY_ID: 'k2026',
+        JWT_PREVIOUS_KEYS: JSON.stringify({ old: 'o'.repeat(32) }),
         JWT_ISSUER: 'iss',
         JWT_AUDIENCE: 'aud',
         ACCESS_TOKEN_TTL_SECONDS: '60',
@@ -81,6 +87,7 @@ describe('loadConfig', () => {
         LOGIN_RATE_LIMIT_MAX: '2',
         AUTH_LOCKOUT_THRESHOLD: '3',
         AUTH_LOCKOUT_MINUTES: '2',
+        PASSWORD_HASH_CONCURRENCY: '3',
         RATE_LIMIT_WINDOW_MS: '1000',
         TRUST_PROXY: 'true',
         LOG_LEVEL: 'silent',
@@ -121,6 +128,9 @@ describe('loadConfig', () => {
       database: { url: 'postgresql://app@db:5432/quire', poolMax: 25, migrateOnStart: false },
       auth: {
         jwtSecret: 's'.repeat(32),
+        jwtPrivateKey: undefined,
+        jwtKeyId: 'k2026',
+        jwtPreviousKeys: { old: 'o'.repeat(32) },
         issuer: 'iss',
         audience: 'aud',
         accessTokenTtlSeconds: 60,
@@ -131,6 +141,7 @@ describe('loadConfig', () => {
       bodyLimit: 2048,
       rateLimit: { max: 10, authMax: 3, loginMax: 2, windowMs: 1000 },
       lockout: { threshold: 3, durationMs: 120_000 },
+      passwordHashConcurrency: 3,
       trustProxy: true,
       logLevel: 'silent',
       shutdownTimeoutMs: 500,
@@ -162,6 +173,9 @@ describe('loadConfig', () => {
     [{ QUEUE_CONCURRENCY: 'email=0' }, 'QUEUE_CONCURRENCY'],
     [{ QUEUE_CONCURRENCY: 'fax=3' }, 'QUEUE_CONCURRENCY'],
     [{ CDN_PURGE_URL: 'not a url' }, 'CDN_PURGE_URL'],
+    [{ JWT_PRIVATE_KEY: 'not a pem' }, 'JWT_PRIVATE_KEY'],
+    [{ JWT_PREVIOUS_KEYS: '{"k": "short"}' }, 'JWT_PREVIOUS_KEYS'],
+    [{ JWT_PREVIOUS_KEYS: 'not json' }, 'JWT_PREVIOUS_KEYS'],
     [{ CDN_PURGE_TOKEN_HEADER: 'Bad: header' }, 'CDN_PURGE_TOKEN_HEADER'],
     [{ REVISIONS_PER_POST: '0' }, 'REVISIONS_PER_POST'],
   ])('rejects %o naming %s', (env, name) => {
@@ -186,9 +200,9 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/^Invalid configuration: (PORT|LOG_LEVEL|BODY_LIMIT_BYTES): \S/);
   });
 
-  it('production requires JWT_SECRET; elsewhere it may be absent', () => {
+  it('production requires JWT_SECRET or JWT_PRIVATE_KEY; elsewhere it may be absent', () => {
     expect(failure({ NODE_ENV: 'production' }).message).toBe(
-      'Invalid configuration: JWT_SECRET: is required in production',
+      'Invalid configuration: JWT_SECRET: is required in production (or JWT_PRIVATE_KEY)',
     );
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) }, '').auth.jwtSecret).toBe('k'.repeat(32));
     for (const NODE_ENV of ['development', 'test']) {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { type QueueName, queueNames } from './modules/jobs/queues.js';
 
@@ -30,6 +31,30 @@ const envSchema = z
     /** Apply pending migrations when the API starts (`npm run db:migrate` does it on demand). */
     MIGRATE_ON_START: bool.default(true),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** PEM private key (Ed25519, P-256 or RSA): tokens are signed with it and its public half is at /.well-known/jwks.json. Escaped `\n` are read as newlines. */
+    JWT_PRIVATE_KEY: z
+      .string()
+      .transform((v) => v.replace(/\\n/g, '\n'))
+      .refine((v) => v.includes('-----BEGIN') && v.includes('PRIVATE KEY-----'), 'must be a PEM private key')
+      .optional(),
+    /** The signing key's id (the `kid` header); derived from the key when unset. */
+    JWT_KEY_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .optional(),
+    /** Keys that still verify during a rotation: JSON object of kid → HS256 secret or PEM public key. */
+    JWT_PREVIOUS_KEYS: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          const parsed = z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), z.string().min(32)).parse(JSON.parse(v));
+          return Object.fromEntries(Object.entries(parsed).map(([k, m]) => [k, m.replace(/\\n/g, '\n')]));
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object of key id → secret or PEM public key' });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     JWT_ISSUER: z.string().min(1).default('quire'),
     JWT_AUDIENCE: z.string().min(1).default('quire-api'),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
@@ -53,6 +78,13 @@ const envSchema = z
     /** Consecutive failed sign-ins that lock an account, and for how many minutes. */
     AUTH_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(100).default(5),
     AUTH_LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
+    /** Password hashes computed at once (each keeps a core busy); default: one core left for the event loop. */
+    PASSWORD_HASH_CONCURRENCY: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(Math.max(1, availableParallelism() - 1)),
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),
     TRUST_PROXY: bool.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -132,8 +164,8 @@ const envSchema = z
     MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
+    if (env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWT_PRIVATE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production (or JWT_PRIVATE_KEY)' });
     }
   });
 
@@ -148,6 +180,10 @@ export interface Config {
   auth: {
     /** Undefined outside production: the composition root then derives a per-data-dir secret. */
     jwtSecret?: string;
+    /** Asymmetric signing (wins over jwtSecret), its key id, and the keys still accepted during a rotation. */
+    jwtPrivateKey?: string;
+    jwtKeyId?: string;
+    jwtPreviousKeys?: Record<string, string>;
     issuer: string;
     audience: string;
     accessTokenTtlSeconds: number;
@@ -158,6 +194,7 @@ export interface Config {
   bodyLimit: number;
   rateLimit: { max: number; authMax: number; loginMax: number; windowMs: number };
   lockout: { threshold: number; durationMs: number };
+  passwordHashConcurrency: number;
   trustProxy: boolean;
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -209,6 +246,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
     },
     auth: {
       jwtSecret: e.JWT_SECRET,
+      jwtPrivateKey: e.JWT_PRIVATE_KEY,
+      jwtKeyId: e.JWT_KEY_ID,
+      jwtPreviousKeys: e.JWT_PREVIOUS_KEYS,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
@@ -224,6 +264,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
       windowMs: e.RATE_LIMIT_WINDOW_MS,
     },
     lockout: { threshold: e.AUTH_LOCKOUT_THRESHOLD, durationMs: e.AUTH_LOCKOUT_MINUTES * 60_000 },
+    passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY,
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

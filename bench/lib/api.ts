@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { postContent } from './seed.js';
 
-/** A signed-in benchmark user and the tenant it owns, created through Quire's own HTTP API. */
-export interface Account {
+/** What a user signs in with. */
+export interface Credentials {
   email: string;
   password: string;
+}
+
+/** A signed-in benchmark user and the tenant it owns, created through Quire's own HTTP API. */
+export interface Account extends Credentials {
   userId: string;
   tenantId: string;
   accessToken: string;
@@ -81,6 +85,28 @@ export async function createAccount(origin: string, apiPosts: number): Promise<A
     account.postIds.push(post.json.data.id);
   }
   return account;
+}
+
+/**
+ * Registers `count` users (no tenant) and signs each in once, to check their credentials: the
+ * login storm's accounts.
+ */
+export async function createUsers(origin: string, count: number): Promise<Credentials[]> {
+  const users: Credentials[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = randomBytes(4).toString('hex');
+    const user = {
+      email: `bench-login-${id}@example.com`,
+      password: `bench-password-${randomBytes(8).toString('hex')}`,
+    };
+    await call(origin, 'POST', '/api/v1/auth/register', {
+      body: { ...user, name: `Bench Reader ${i + 1}` },
+      expect: 201,
+    });
+    await login(origin, user.email, user.password);
+    users.push(user);
+  }
+  return users;
 }
 
 /** A second publication of the same owner, read through the Content API with its own key. */

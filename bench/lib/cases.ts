@@ -1,7 +1,8 @@
-import type { Account, Site } from './api.js';
+import type { Account, Credentials, Site } from './api.js';
 import type { Case } from './load.js';
 import type { Server } from './processes.js';
 import { deletePostsBySlugPrefix, type LargeSeed, postContent } from './seed.js';
+import { loginStorm, STORM_IN_FLIGHT } from './storm.js';
 
 /** A load case plus the pid of the server it hits (for CPU accounting) and a check of one response. */
 export type BenchCase = Case & {
@@ -29,6 +30,7 @@ export const CASE_NAMES = [
   'raw-pg',
   'live',
   'list',
+  'login-storm',
   'get',
   'create',
   'me',
@@ -83,18 +85,23 @@ export interface SearchSetup {
   check: (status: number, json: unknown) => string | null;
 }
 
+/** Users the login storm signs in as, in turn (a handful: it is the hashing that is loaded). */
+export const STORM_USERS = 5;
+
 /** Slug prefix of the posts the write case creates (titles `Bench write N`); removed after each run. */
 export const WRITE_PREFIX = 'bench-write-';
 
 /**
  * The cases, in the order each round runs them: the two baselines first, the write case last.
- * `only` keeps the baselines plus the named cases.
+ * `only` keeps the baselines plus the named cases. `stormUsers`: the login storm's accounts
+ * (none: no `login-storm` case).
  */
 export function buildCases(
   servers: { quire: Server; rawPg: Server; hello: Server; quireRedis: Server; quireNoCache: Server },
   account: Account,
   dbUrl: string,
   content: ContentSetup | null,
+  stormUsers: Credentials[],
   only?: string[],
 ): BenchCase[] {
   const { quire, rawPg, hello, quireRedis, quireNoCache } = servers;
@@ -145,6 +152,23 @@ export function buildCases(
       sameAs: { what: 'the raw-pg baseline', url: `${rawPg.url}/posts?tenant=${account.tenantId}` },
       check: (s, j) => page(s, j) ?? ((j as Json)?.meta?.nextCursor ? null : 'expected a next cursor'),
     },
+    // The same read, on the same server, while sign-ins hash passwords on the thread pool: read
+    // against `list` (p99 during / without), right after it in each round.
+    ...(stormUsers.length
+      ? [
+          {
+            name: 'login-storm',
+            pid: quire.pid,
+            label: `GET /api/v1/posts?limit=20, ${STORM_IN_FLIGHT} sign-ins in flight`,
+            origin: quire.url,
+            path: '/api/v1/posts?limit=20',
+            headers: auth,
+            baseline: 'list',
+            background: () => loginStorm(quire.url, stormUsers),
+            check: page,
+          },
+        ]
+      : []),
     {
       name: 'get',
       pid: quire.pid,

@@ -19,6 +19,39 @@ export interface Case {
   expectStatus?: number;
   /** Runs after each measurement of this case (e.g. to undo what a write case added). */
   after?: () => Promise<void>;
+  /**
+   * A second load run beside this one (e.g. a login storm): started before the warm-up, its
+   * measured window marked around the measurement, stopped (and drained) after it.
+   */
+  background?: () => Background;
+}
+
+/** A load running beside a case's own (see `Case.background`). */
+export interface Background {
+  /** Resolves once the load has been running for its lead time (so it is in full swing). */
+  ready(): Promise<void>;
+  /** The measured window starts now. */
+  begin(): void;
+  /** The measured window ends now. */
+  end(): void;
+  /** Stops sending, waits for the requests in flight, and reports on the measured window. */
+  stop(): Promise<BackgroundSample>;
+}
+
+/** What a background load did during the measured window. Latencies in milliseconds. */
+export interface BackgroundSample {
+  /** e.g. `POST /api/v1/auth/login`. */
+  what: string;
+  /** Requests kept in flight. */
+  inFlight: number;
+  /** Successful responses completed within the window, per second of it. */
+  perSec: number;
+  ok: number;
+  p50: number;
+  p99: number;
+  /** Failed requests (other statuses, socket errors, timeouts) over the whole run, warm-up included. */
+  failed: number;
+  statusCodes: Record<string, number>;
 }
 
 /**
@@ -40,6 +73,8 @@ export interface Sample {
   statusCodes: Record<string, number>;
   /** CPU time per completed request, in microseconds: the server process, and its PostgreSQL backends. */
   cpuUsPerReq?: { server: number | null; db: number | null };
+  /** The case's background load during this measurement, if it has one. */
+  background?: BackgroundSample;
 }
 
 export interface LoadOptions {
@@ -48,10 +83,21 @@ export interface LoadOptions {
 }
 
 let active: Instance | undefined;
+const stoppers = new Set<() => void>();
 
-/** Stops the run in progress, if any (SIGINT). autocannon then resolves with what it has. */
+/**
+ * Stops the run in progress, if any, and every background load (SIGINT). autocannon then
+ * resolves with what it has.
+ */
 export function stopActiveLoad(): void {
   active?.stop();
+  for (const stop of stoppers) stop();
+}
+
+/** Registers a background load's emergency stop with `stopActiveLoad`; returns the unregister. */
+export function onStopLoad(stop: () => void): () => void {
+  stoppers.add(stop);
+  return () => void stoppers.delete(stop);
 }
 
 /** Nearest-rank percentile of an ascending array. */

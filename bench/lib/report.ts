@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Sample, summarize } from './load.js';
+import { median, type Sample, type summarize } from './load.js';
 
 export interface CaseResult {
   name: string;
@@ -88,8 +88,8 @@ export interface RatioSpec {
   label: string;
   case: string;
   over: string;
-  /** `reqPerSec` (default): throughput over the other's; `p50`: median latency over the other's. */
-  metric?: 'reqPerSec' | 'p50';
+  /** `reqPerSec` (default): throughput over the other's; `p50`, `p99`: latency over the other's. */
+  metric?: 'reqPerSec' | 'p50' | 'p99';
   min?: number;
   max?: number;
 }
@@ -128,6 +128,32 @@ export function ratioLines(results: CaseResult[], specs: RatioSpec[]) {
     );
     summary.push({ ...spec, ratio, perRound, met });
   }
+  return { lines, summary };
+}
+
+/**
+ * A case's background load (e.g. the login storm), medians across rounds: requests in flight,
+ * successful requests per second of the measured window (and within each round), their latency,
+ * and failures over every round.
+ */
+export function backgroundLines(results: CaseResult[], name: string, label: string, unit: string) {
+  const r = results.find((x) => x.name === name);
+  const samples = r?.rounds.map((s) => s.background).filter((b) => b !== undefined) ?? [];
+  if (!samples.length) return { lines: [], summary: null };
+  const summary = {
+    what: samples[0]!.what,
+    inFlight: samples[0]!.inFlight,
+    perSec: median(samples.map((b) => b.perSec)),
+    perRound: samples.map((b) => b.perSec),
+    p50: median(samples.map((b) => b.p50)),
+    p99: median(samples.map((b) => b.p99)),
+    failed: samples.reduce((n, b) => n + b.failed, 0),
+  };
+  const lines = [
+    `${label}: ${fixed(summary.perSec, 0)} ${unit}/s with ${summary.inFlight} in flight` +
+      ` (within each round: ${summary.perRound.map((n) => fixed(n, 0)).join(', ')}),` +
+      ` each ${summary.what} p50 ${fixed(summary.p50, 0)} ms, p99 ${fixed(summary.p99, 0)} ms; ${summary.failed} failed`,
+  ];
   return { lines, summary };
 }
 

@@ -5,7 +5,7 @@ import type { Database, Executor } from '../../platform/db/index.js';
 import type { AuthTokenPurpose } from '../../platform/db/schema.js';
 import { badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
 import type { Outbox } from '../jobs/outbox.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import type { PasswordHasher } from './passwords.js';
 import * as repo from './repository.js';
 import { type AccessTokens, hashToken, newEmailToken, newRefreshToken } from './tokens.js';
 
@@ -51,8 +51,9 @@ export function createAuthService(deps: {
   outbox: Outbox;
   /** Consecutive failed sign-ins that lock an account, and for how long. */
   lockout: { threshold: number; durationMs: number };
+  passwords: PasswordHasher;
 }) {
-  const { db, tokens, cache, outbox } = deps;
+  const { db, tokens, cache, outbox, passwords } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
 
   /** Work for the email queue, committed before the caller hears back. */
@@ -90,7 +91,7 @@ export function createAuthService(deps: {
   return {
     async register(input: { email: string; password: string; name: string }): Promise<PublicUser> {
       const email = normalizeEmail(input.email);
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       try {
         const created = await db.transaction(async (tx) => {
           const user = await repo.insertUser(tx, { email, name: input.name.trim(), passwordHash });
@@ -120,7 +121,7 @@ export function createAuthService(deps: {
      */
     async login(input: { email: string; password: string; tenantId?: string }) {
       const user = await repo.findUserByEmail(db.system, normalizeEmail(input.email));
-      const ok = await verifyPassword(user?.passwordHash, input.password);
+      const ok = await passwords.verify(user?.passwordHash, input.password);
       if (!user) throw invalidCredentials();
       if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
         deps.log.warn({ event: 'login_while_locked', userId: user.id }, 'sign-in refused: the account is locked');
@@ -246,7 +247,7 @@ export function createAuthService(deps: {
 
     /** A reset link sets a new password, unlocks the account, proves the address and ends every session. */
     async resetPassword(token: string, password: string): Promise<void> {
-      const passwordHash = await hashPassword(password);
+      const passwordHash = await passwords.hash(password);
       const userId = await db.transaction(async (tx) => {
         const id = await repo.consumeAuthToken(tx, 'reset-password', hashToken(token));
         if (!id) return undefined;
@@ -264,10 +265,10 @@ export function createAuthService(deps: {
     async changePassword(userId: string, sessionId: string | undefined, current: string, next: string) {
       const user = await repo.findUserById(db.system, userId);
       if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
-      if (!(await verifyPassword(user.passwordHash, current))) {
+      if (!(await passwords.verify(user.passwordHash, current))) {
         throw badRequest('wrong_password', 'The current password is incorrect');
       }
-      const passwordHash = await hashPassword(next);
+      const passwordHash = await passwords.hash(next);
       await db.transaction(async (tx) => {
         await repo.setPassword(tx, userId, passwordHash);
         await repo.revokeUserSessions(tx, userId, sessionId);
@@ -309,6 +310,9 @@ export function createAuthService(deps: {
     async findUserIdByEmail(email: string): Promise<string | undefined> {
       return (await repo.findUserByEmail(db.system, normalizeEmail(email)))?.id;
     },
+
+    /** The public signing keys (asymmetric signing only; empty with a shared secret). */
+    jwks: () => tokens.jwks(),
 
     verifyAccessToken(token: string) {
       try {
