@@ -11,6 +11,8 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } fro
 import type { DestinationStream } from 'pino';
 import type { Container } from './composition.js';
 import type { Config } from './config.js';
+import { requestOrigin } from './modules/audit/context.js';
+import { auditRoutes } from './modules/audit/routes.js';
 import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
 import { authorRoutes } from './modules/authors/routes.js';
@@ -64,6 +66,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   });
 
   await app.register(errorHandler);
+  await app.register(requestOrigin);
   if (config.maxEventLoopDelayMs > 0) {
     // Load shedding: while the event loop lags, answer 503 at once rather than queue more work.
     await app.register(underPressure, {
@@ -179,6 +182,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       await api.register(tagRoutes, { tags: services.tags });
       await api.register(searchRoutes, { search: services.search });
       await api.register(authorRoutes, { authors: services.authors });
+      await api.register(auditRoutes, { audit: services.audit });
       await api.register(contentKeyRoutes, { contentKeys: services.contentKeys });
       await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });
       await api.register(exportRoutes, { exports: services.exports });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
+import { type AuditLog, createAuditLog } from './modules/audit/service.js';
 import { createPasswordHasher } from './modules/auth/passwords.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
@@ -64,6 +65,7 @@ export interface Container {
     jobs: JobsService;
     exports: ExportsService;
     search: SearchService;
+    audit: AuditLog;
   };
   readinessChecks: ReadinessCheck[];
   /** Per-tenant content versions: part of every cached public response's key. */
@@ -241,6 +243,7 @@ export async function createContainer(
     audience: config.auth.audience,
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   });
+  const audit = createAuditLog({ db, log });
   const auth = createAuthService({
     db,
     tokens,
@@ -250,9 +253,10 @@ export async function createContainer(
     outbox,
     lockout: config.lockout,
     passwords: createPasswordHasher(config.passwordHashConcurrency),
+    audit,
   });
   const versions = createContentVersions(cache);
-  const tenants = createTenantsService({ db, users: auth, cache, outbox, versions });
+  const tenants = createTenantsService({ db, users: auth, cache, outbox, versions, audit });
   const purger = config.cdn.purgeUrl
     ? createHttpPurger({
         url: config.cdn.purgeUrl,
@@ -318,7 +322,8 @@ export async function createContainer(
       content,
       feeds,
       tags,
-      contentKeys: createContentKeysService({ db, cache }),
+      contentKeys: createContentKeysService({ db, cache, audit }),
+      audit,
       jobs: createJobsService({ db, queue }),
       exports,
       search,

@@ -25,6 +25,7 @@ export const permissions = {
   'jobs:read': ['owner', 'admin'],
   'jobs:retry': ['owner', 'admin'],
   'exports:create': ['owner', 'admin'],
+  'audit:read': ['owner', 'admin'],
 } as const satisfies Record<string, readonly MemberRole[]>;
 
 export type Action = keyof typeof permissions;

@@ -232,7 +232,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         summary: 'The public keys that verify access tokens (JWKS)',
         description:
           'With asymmetric signing (JWT_PRIVATE_KEY) other services verify Quire tokens with these, by `kid`; with a shared secret the set is empty. Also at /.well-known/jwks.json.',
-        response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
+        response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), ...errors(429) },
       },
     },
     async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(auth.jwks()),

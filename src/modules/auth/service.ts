@@ -4,6 +4,7 @@ import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor } from '../../platform/db/index.js';
 import type { AuthTokenPurpose } from '../../platform/db/schema.js';
 import { badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
+import type { AuditLog } from '../audit/service.js';
 import type { Outbox } from '../jobs/outbox.js';
 import type { PasswordHasher } from './passwords.js';
 import * as repo from './repository.js';
@@ -52,8 +53,9 @@ export function createAuthService(deps: {
   /** Consecutive failed sign-ins that lock an account, and for how long. */
   lockout: { threshold: number; durationMs: number };
   passwords: PasswordHasher;
+  audit: AuditLog;
 }) {
-  const { db, tokens, cache, outbox, passwords } = deps;
+  const { db, tokens, cache, outbox, passwords, audit } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
 
   /** Work for the email queue, committed before the caller hears back. */
@@ -125,21 +127,37 @@ export function createAuthService(deps: {
       if (!user) throw invalidCredentials();
       if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
         deps.log.warn({ event: 'login_while_locked', userId: user.id }, 'sign-in refused: the account is locked');
+        await audit.recordForUser(user.id, {
+          action: 'login.failed',
+          actorUserId: user.id,
+          details: { reason: 'locked' },
+        });
         throw invalidCredentials();
       }
       if (!ok) {
         // A lock that has run out gives a fresh set of attempts.
         if (user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
         const after = await repo.recordFailedLogin(db.system, user.id, deps.lockout.threshold, deps.lockout.durationMs);
+        await audit.recordForUser(user.id, {
+          action: 'login.failed',
+          actorUserId: user.id,
+          details: { reason: 'password', failures: after?.failedLogins },
+        });
         if (after && after.failedLogins === deps.lockout.threshold) {
           deps.log.warn(
             { event: 'account_locked', userId: user.id, until: after.lockedUntil },
             'an account was locked after repeated failed sign-ins',
           );
+          await audit.recordForUser(user.id, {
+            action: 'account.locked',
+            actorUserId: user.id,
+            details: { until: after.lockedUntil?.toISOString() },
+          });
         }
         throw invalidCredentials();
       }
       if (user.failedLogins > 0 || user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
+      await audit.recordForUser(user.id, { action: 'login.succeeded', actorUserId: user.id });
       if (input.tenantId && !(await repo.isMember(db.system, input.tenantId, user.id))) {
         throw notFound('Tenant');
       }
@@ -162,6 +180,11 @@ export function createAuthService(deps: {
             { event: 'refresh_token_reuse', userId: known.userId, familyId: known.familyId, revoked },
             'a rotated refresh token was presented again; its session was revoked',
           );
+          await audit.recordForUser(known.userId, {
+            action: 'refresh_token.reused',
+            actorUserId: null,
+            details: { revokedTokens: revoked },
+          });
         }
         throw unauthorized('Refresh token is invalid or expired', 'invalid_refresh_token');
       }
@@ -200,7 +223,8 @@ export function createAuthService(deps: {
 
     /** Every session of the user ends (their refresh tokens are revoked; access tokens lapse). */
     async logoutAll(userId: string): Promise<void> {
-      await repo.revokeUserSessions(db.system, userId);
+      const revoked = await repo.revokeUserSessions(db.system, userId);
+      await audit.recordForUser(userId, { action: 'sessions.revoked', actorUserId: userId, details: { revoked } });
     },
 
     /**
@@ -258,6 +282,7 @@ export function createAuthService(deps: {
       });
       if (!userId) throw invalidEmailToken();
       deps.log.info({ event: 'password_reset', userId }, 'a password was reset; every session was ended');
+      await audit.recordForUser(userId, { action: 'password.reset', actorUserId: userId });
       await cache.invalidate(meKey(userId));
     },
 
@@ -274,6 +299,7 @@ export function createAuthService(deps: {
         await repo.revokeUserSessions(tx, userId, sessionId);
       });
       deps.log.info({ event: 'password_changed', userId }, 'a password was changed; other sessions were ended');
+      await audit.recordForUser(userId, { action: 'password.changed', actorUserId: userId });
     },
 
     async isPlatformAdmin(userId: string): Promise<boolean> {

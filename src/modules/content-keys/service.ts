@@ -3,6 +3,7 @@ import type { Cache } from '../../platform/cache/index.js';
 import type { Database, TenantContext } from '../../platform/db/index.js';
 import { notFound } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import type { AuditLog } from '../audit/service.js';
 import { hashToken } from '../auth/tokens.js';
 import * as repo from './repository.js';
 
@@ -14,8 +15,8 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
  * Content API keys: 26 lowercase hex characters (Ghost's format), read-only access to one
  * tenant's published content. Only a SHA-256 is stored; the key is shown once, at creation.
  */
-export function createContentKeysService(deps: { db: Database; cache: Cache }) {
-  const { db, cache } = deps;
+export function createContentKeysService(deps: { db: Database; cache: Cache; audit: AuditLog }) {
+  const { db, cache, audit } = deps;
   const toDto = (k: { id: string; name: string; keyHint: string; createdAt: Date; lastUsedAt: Date | null }) => ({
     id: k.id,
     name: k.name,
@@ -35,6 +36,12 @@ export function createContentKeysService(deps: { db: Database; cache: Cache }) {
           keyHint: key.slice(-4),
           createdBy: ctx.userId,
         });
+        await audit.record(tx, ctx.tenantId, {
+          action: 'content_key.created',
+          actorUserId: ctx.userId,
+          target: { type: 'content_key', id: row.id },
+          details: { name, keyHint: row.keyHint },
+        });
         return { ...toDto(row), key };
       }),
 
@@ -43,7 +50,17 @@ export function createContentKeysService(deps: { db: Database; cache: Cache }) {
 
     /** Revoked at once on every instance: the cached resolution is invalidated with it. */
     async revoke(ctx: TenantContext, id: string) {
-      const hash = await inTenant(db, ctx, 'content-keys:manage', (tx) => repo.deleteKey(tx, ctx.tenantId, id));
+      const hash = await inTenant(db, ctx, 'content-keys:manage', async (tx) => {
+        const deleted = await repo.deleteKey(tx, ctx.tenantId, id);
+        if (deleted) {
+          await audit.record(tx, ctx.tenantId, {
+            action: 'content_key.revoked',
+            actorUserId: ctx.userId,
+            target: { type: 'content_key', id },
+          });
+        }
+        return deleted;
+      });
       if (!hash) throw notFound('Content key');
       await cache.invalidate(cacheKey(hash));
     },

@@ -4,6 +4,7 @@ import type { Database, TenantContext } from '../../platform/db/index.js';
 import type { MemberRole, TenantSettings } from '../../platform/db/schema.js';
 import { conflict, forbidden, isUniqueViolation, notFound, unprocessable } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import type { AuditLog } from '../audit/service.js';
 import { recordContentEvent } from '../delivery/events.js';
 import type { ContentVersions } from '../delivery/versions.js';
 import type { Outbox } from '../jobs/outbox.js';
@@ -39,6 +40,7 @@ export function createTenantsService(deps: {
   cache: Cache;
   outbox: Outbox;
   versions: ContentVersions;
+  audit: AuditLog;
 }) {
   const { db, users, cache, outbox } = deps;
 
@@ -62,6 +64,12 @@ export function createTenantsService(deps: {
       // A leaver's posts are handed over in the same transaction (a trigger, drizzle/0008).
       if (next === null) await repo.deleteMembership(tx, ctx.tenantId, userId);
       else await repo.setRole(tx, ctx.tenantId, userId, next);
+      await deps.audit.record(tx, ctx.tenantId, {
+        action: next === null ? 'member.removed' : 'member.role_changed',
+        actorUserId: ctx.userId,
+        target: { type: 'user', id: userId },
+        details: next === null ? { role: target.role, left: leaving } : { from: target.role, to: next },
+      });
     });
     await users.forgetUsers(userId);
     // Their author profile and bylines leave the public content.

@@ -397,6 +397,34 @@ export const contentKeys = pgTable(
 );
 
 /**
+ * Security-relevant events, per tenant (an event about a person, such as a sign-in, is recorded
+ * in each tenant they belong to): who, from where, what, on what. Append-only for the app.
+ */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    at: timestamp('at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
+    action: text('action').notNull(),
+    /** The user who acted (null: the system, or an unknown caller). No foreign key: the log outlives accounts. */
+    actorUserId: uuid('actor_user_id'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    targetType: text('target_type'),
+    targetId: text('target_id'),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    primaryKey({ name: 'audit_log_pkey', columns: [t.tenantId, t.id] }),
+    index('audit_log_tenant_at_idx').on(t.tenantId, t.at.desc(), t.id.desc()),
+    index('audit_log_tenant_action_at_idx').on(t.tenantId, t.action, t.at.desc(), t.id.desc()),
+  ],
+);
+
+/**
  * Transactional outbox: a write that must trigger work inserts a row here in its own
  * transaction; the relay (src/modules/jobs/outbox.ts) moves rows to the queue. `claimed_until`
  * lets a relay hold a batch without a transaction open across the enqueue; a relay that dies
