@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -67,6 +68,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
 
   await app.register(errorHandler);
   await app.register(requestOrigin);
+  await app.register(cookie);
   if (config.maxEventLoopDelayMs > 0) {
     // Load shedding: while the event loop lags, answer 503 at once rather than queue more work.
     await app.register(underPressure, {
@@ -175,6 +177,8 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
         auth: services.auth,
         rateLimit: { max: config.rateLimit.authMax, timeWindow: config.rateLimit.windowMs },
         loginRateLimit: { max: config.rateLimit.loginMax, timeWindow: config.rateLimit.windowMs },
+        cookiePath: '/api/v1/auth',
+        refreshTokenTtlSeconds: config.auth.refreshTokenTtlDays * 86_400,
       });
       await api.register(tenantRoutes, { tenants: services.tenants });
       await api.register(postRoutes, { posts: services.posts });

@@ -1,8 +1,9 @@
+import csrfProtection from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors } from '../../platform/http/schemas.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError, badRequest } from '../../shared/errors.js';
 import * as s from './schemas.js';
 import type { AuthService } from './service.js';
 
@@ -12,7 +13,13 @@ export interface AuthRoutesOptions {
   rateLimit: { max: number; timeWindow: number };
   /** Sign-in attempts for one client IP and email together. */
   loginRateLimit: { max: number; timeWindow: number };
+  /** Cookie mode: where the refresh and CSRF cookies apply (the auth routes), and how long the refresh cookie lives. */
+  cookiePath: string;
+  refreshTokenTtlSeconds: number;
 }
+
+const REFRESH_COOKIE = 'quire_refresh';
+const CSRF_COOKIE = 'quire_csrf';
 
 export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptions) {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -55,6 +62,43 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     }
   };
 
+  // Cookie mode: for browsers, the refresh token lives in an httpOnly, Secure, SameSite=Strict
+  // cookie scoped to the auth routes, never readable by scripts. A request that presents it must
+  // also carry the CSRF token (double submit: @fastify/csrf-protection keeps its secret in a
+  // cookie of its own, the token travels in X-CSRF-Token). Bearer clients send the refresh token
+  // in the body and need no CSRF token.
+  const cookieOptions = {
+    path: opts.cookiePath,
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict' as const,
+  };
+  await app.register(csrfProtection, {
+    cookieKey: CSRF_COOKIE,
+    cookieOpts: cookieOptions,
+    getToken: (req) => {
+      const h = req.headers['x-csrf-token'];
+      return typeof h === 'string' ? h : undefined;
+    },
+  });
+  const setRefreshCookie = (reply: FastifyReply, token: string) =>
+    reply.setCookie(REFRESH_COOKIE, token, { ...cookieOptions, maxAge: opts.refreshTokenTtlSeconds });
+  /** The refresh token of a request: the body's (bearer clients), else the cookie's. */
+  const refreshTokenOf = (req: FastifyRequest) => {
+    const body = req.body as { refreshToken?: string } | null | undefined;
+    if (body?.refreshToken) return { token: body.refreshToken, cookie: false };
+    const token = req.cookies[REFRESH_COOKIE];
+    if (!token)
+      throw badRequest('refresh_token_required', 'Send the refresh token in the body, or sign in in cookie mode');
+    return { token, cookie: true };
+  };
+  /** preHandler: a request that uses the refresh cookie must pass the CSRF check (a 403 otherwise). */
+  const csrfWhenCookie = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    const body = req.body as { refreshToken?: string } | null | undefined;
+    if (body?.refreshToken || !req.cookies[REFRESH_COOKIE]) return done();
+    return app.csrfProtection(req, reply, done);
+  };
+
   app.post(
     '/auth/login',
     {
@@ -64,42 +108,62 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         tags,
         summary: 'Sign in with email and password',
         description:
-          'Returns a 15-minute access token and a 30-day refresh token. Five attempts a minute per address and email; after five failures in a row the account is locked for 15 minutes, answered exactly like a wrong password.',
+          'Returns a 15-minute access token and a 30-day refresh token (with `mode: "cookie"`, the refresh token is set as an httpOnly cookie instead and a `csrfToken` is returned: send it as X-CSRF-Token to /auth/refresh and /auth/logout). Five attempts a minute per address and email; after five failures in a row the account is locked for 15 minutes, answered exactly like a wrong password.',
         body: s.loginBody,
         response: { 200: data(s.loginResult), ...errors(400, 401, 404, 429) },
       },
     },
-    async (req) => ({ data: await auth.login(req.body) }),
+    async (req, reply) => {
+      const { mode, ...credentials } = req.body;
+      const result = await auth.login(credentials);
+      if (mode !== 'cookie') return { data: result };
+      const { refreshToken, ...rest } = result;
+      setRefreshCookie(reply, refreshToken);
+      return { data: { ...rest, csrfToken: reply.generateCsrf() } };
+    },
   );
 
   app.post(
     '/auth/refresh',
     {
       config: strict,
+      preHandler: csrfWhenCookie,
       schema: {
         tags,
         summary: 'Exchange a refresh token for a new pair (rotation)',
-        description: 'The presented refresh token stops working. Presenting it again revokes the session.',
-        body: s.refreshBody,
-        response: { 200: data(s.tokenPair), ...errors(400, 401, 429) },
+        description:
+          'The presented refresh token stops working; presenting it again revokes the session. In cookie mode send no body token: the cookie is used, X-CSRF-Token is required, and the response sets the next cookie and returns a new csrfToken.',
+        body: s.refreshBody.nullish(),
+        response: { 200: data(s.refreshResult), ...errors(400, 401, 403, 429) },
       },
     },
-    async (req) => ({ data: await auth.refresh(req.body.refreshToken) }),
+    async (req, reply) => {
+      const presented = refreshTokenOf(req);
+      const pair = await auth.refresh(presented.token);
+      if (!presented.cookie) return { data: pair };
+      const { refreshToken, ...rest } = pair;
+      setRefreshCookie(reply, refreshToken);
+      return { data: { ...rest, csrfToken: reply.generateCsrf() } };
+    },
   );
 
   app.post(
     '/auth/logout',
     {
       config: strict,
+      preHandler: csrfWhenCookie,
       schema: {
         tags,
         summary: 'End the session a refresh token belongs to',
-        body: s.refreshBody,
-        response: { 204: z.null().describe('Signed out'), ...errors(400, 429) },
+        description: 'In cookie mode send no body token: the cookie is used (with X-CSRF-Token) and cleared.',
+        body: s.refreshBody.nullish(),
+        response: { 204: z.null().describe('Signed out'), ...errors(400, 403, 429) },
       },
     },
     async (req, reply) => {
-      await auth.logout(req.body.refreshToken);
+      const presented = refreshTokenOf(req);
+      await auth.logout(presented.token);
+      if (presented.cookie) reply.clearCookie(REFRESH_COOKIE, cookieOptions);
       return reply.code(204).send(null);
     },
   );

@@ -14,6 +14,10 @@ export const loginBody = z.object({
   password: z.string().min(1).max(256),
   /** Optional: bind the session to a tenant (the `tid` claim of its access tokens). */
   tenantId: z.uuid().optional(),
+  mode: z
+    .enum(['bearer', 'cookie'])
+    .optional()
+    .describe('cookie: the refresh token goes in an httpOnly cookie, with a CSRF token in the body (browsers)'),
 });
 
 export const refreshBody = z.object({ refreshToken: z.string().min(16).max(200) });
@@ -33,7 +37,12 @@ export const tokenPair = z.object({
   tokenType: z.literal('Bearer'),
 });
 
-export const loginResult = tokenPair.extend({ user: publicUser });
+/** Bearer mode returns the refresh token; cookie mode sets it as a cookie and returns a CSRF token. */
+export const refreshResult = tokenPair.extend({
+  refreshToken: z.string().optional().describe('Bearer mode only'),
+  csrfToken: z.string().optional().describe('Cookie mode only: send it as X-CSRF-Token'),
+});
+export const loginResult = refreshResult.extend({ user: publicUser });
 
 export const meResult = z.object({
   user: publicUser.extend({

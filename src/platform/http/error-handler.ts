@@ -24,6 +24,8 @@ const fastifyCodes: Record<string, { status: number; code: string; message: stri
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: 'Request body is not valid JSON' },
   FST_ERR_BAD_URL: { status: 400, code: 'bad_request', message: 'Malformed URL' },
   FST_ERR_MAX_PARAM_LENGTH: { status: 400, code: 'bad_request', message: 'A path segment is too long' },
+  FST_CSRF_INVALID_TOKEN: { status: 403, code: 'csrf_invalid', message: 'The X-CSRF-Token header is missing or wrong' },
+  FST_CSRF_MISSING_SECRET: { status: 403, code: 'csrf_invalid', message: 'The CSRF cookie is missing; sign in again' },
 };
 
 export function toPayload(err: FastifyError | AppError | Error): ErrorPayload {
