@@ -185,6 +185,7 @@ async function main() {
       RATE_LIMIT_MAX: '100000000',
       AUTH_RATE_LIMIT_MAX: '100000000',
       LOGIN_RATE_LIMIT_MAX: '100000000',
+      RATE_LIMIT_TENANT_MAX: '100000000',
       // Production shape: jobs run in `npm run worker`, not in the API under load.
       WORKERS: 'off',
     },
@@ -201,6 +202,7 @@ async function main() {
     RATE_LIMIT_MAX: '100000000',
     AUTH_RATE_LIMIT_MAX: '100000000',
     LOGIN_RATE_LIMIT_MAX: '100000000',
+    RATE_LIMIT_TENANT_MAX: '100000000',
     WORKERS: 'off',
   };
   const redisPrefix = `qbench_${randomBytes(4).toString('hex')}`;

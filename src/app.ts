@@ -145,7 +145,13 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
 
   const { services } = container;
   await app.register(authentication, { auth: services.auth });
-  await app.register(tenantResolution, { tenants: services.tenants, baseHost: config.baseHost });
+  await app.register(tenantResolution, {
+    tenants: services.tenants,
+    baseHost: config.baseHost,
+    tenantRateLimit: { max: config.rateLimit.tenantMax, timeWindow: config.rateLimit.windowMs },
+    isMember: async (userId, tenantId) =>
+      (await services.auth.me(userId)).memberships.some((m) => m.tenantId === tenantId),
+  });
 
   await app.register(healthRoutes, { checks: container.readinessChecks });
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async (_req, reply) =>

@@ -73,6 +73,8 @@ const envSchema = z
       .default(1_048_576),
     RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     AUTH_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(30),
+    /** Requests per window for one tenant across all its callers (tenant-scoped API routes). */
+    RATE_LIMIT_TENANT_MAX: z.coerce.number().int().min(1).default(6_000),
     /** Sign-in attempts per window for one client IP and email together. */
     LOGIN_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(5),
     /** Consecutive failed sign-ins that lock an account, and for how many minutes. */
@@ -192,7 +194,7 @@ export interface Config {
   baseHost?: string;
   corsOrigins: string[];
   bodyLimit: number;
-  rateLimit: { max: number; authMax: number; loginMax: number; windowMs: number };
+  rateLimit: { max: number; authMax: number; loginMax: number; tenantMax: number; windowMs: number };
   lockout: { threshold: number; durationMs: number };
   passwordHashConcurrency: number;
   trustProxy: boolean;
@@ -261,6 +263,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
       max: e.RATE_LIMIT_MAX,
       authMax: e.AUTH_RATE_LIMIT_MAX,
       loginMax: e.LOGIN_RATE_LIMIT_MAX,
+      tenantMax: e.RATE_LIMIT_TENANT_MAX,
       windowMs: e.RATE_LIMIT_WINDOW_MS,
     },
     lockout: { threshold: e.AUTH_LOCKOUT_THRESHOLD, durationMs: e.AUTH_LOCKOUT_MINUTES * 60_000 },

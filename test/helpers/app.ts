@@ -15,6 +15,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
       RATE_LIMIT_MAX: '100000',
       AUTH_RATE_LIMIT_MAX: '100000',
       LOGIN_RATE_LIMIT_MAX: '100000',
+      RATE_LIMIT_TENANT_MAX: '100000',
       // PGlite runs in the test's own thread: its heavier statements (pg-boss creating its
       // schema) lag the event loop, and load shedding would answer 503. Suites that test
       // shedding turn it on.

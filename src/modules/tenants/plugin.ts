@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
 import type { TenantContext } from '../../platform/db/index.js';
-import { badRequest, notFound } from '../../shared/errors.js';
+import { AppError, badRequest, notFound } from '../../shared/errors.js';
 import type { TenantsService } from './service.js';
 
 declare module 'fastify' {
@@ -25,8 +25,24 @@ const uuid = z.uuid();
  * not belong to is a 404 there.
  */
 export const tenantResolution = fp(
-  async (app: FastifyInstance, opts: { tenants: TenantsService; baseHost?: string }) => {
+  async (
+    app: FastifyInstance,
+    opts: {
+      tenants: TenantsService;
+      baseHost?: string;
+      tenantRateLimit: { max: number; timeWindow: number };
+      /** Whether the user belongs to the tenant (cached): only members spend a tenant's budget. */
+      isMember: (userId: string, tenantId: string) => Promise<boolean>;
+    },
+  ) => {
     const suffix = opts.baseHost ? `.${opts.baseHost.split(':')[0]}` : undefined;
+    // One budget per tenant across its users, addresses and instances (with Redis): a tenant's
+    // integration running wild slows that tenant, not the others. On top of the per-IP limit.
+    const tenantCounter = app.createRateLimit({
+      max: opts.tenantRateLimit.max,
+      timeWindow: opts.tenantRateLimit.timeWindow,
+      keyGenerator: (req) => `tenant:${req.tenant?.tenantId ?? ''}`,
+    });
     app.decorateRequest('tenant', null);
     app.decorate('resolveTenant', async (request: FastifyRequest) => {
       const userId = request.auth?.userId;
@@ -49,6 +65,19 @@ export const tenantResolution = fp(
         throw badRequest('tenant_required', 'Say which tenant: send X-Tenant-ID, use its subdomain, or sign in to it');
       }
       request.tenant = { tenantId, userId };
+      // A stranger naming this tenant gets a 404 further on and spends none of its budget
+      // (else anyone could exhaust another organization's limit).
+      if (!(await opts.isMember(userId, tenantId))) return;
+      const budget = await tenantCounter(request);
+      if (!budget.isAllowed && budget.isExceeded) {
+        throw new AppError(
+          429,
+          'tenant_rate_limited',
+          `This organization made too many requests; retry in ${budget.ttlInSeconds} s`,
+          undefined,
+          { 'retry-after': String(budget.ttlInSeconds) },
+        );
+      }
     });
   },
   { name: 'quire-tenant-resolution', dependencies: ['quire-authentication'] },
