@@ -121,11 +121,13 @@ export function createContentApiService(deps: ContentApiDeps) {
   const siteUrl = (slug: string) =>
     deps.baseHost ? `${proto}//${slug}.${deps.baseHost}` : `${deps.publicUrl}/s/${slug}`;
 
-  const read = <T>(tenantId: string, fn: (tx: Executor, site: Site & { slug: string }) => Promise<T>) =>
+  type SiteRow = NonNullable<Awaited<ReturnType<typeof repo.readSite>>>;
+  /** A read in the tenant's scope, with its site (row and public address) read once up front. */
+  const read = <T>(tenantId: string, fn: (tx: Executor, site: Site & SiteRow) => Promise<T>) =>
     db.withTenant({ tenantId, userId: null }, async (tx) => {
       const s = await repo.readSite(tx, tenantId);
       if (!s) throw new GhostError('NotFoundError', 'Site not found.');
-      return fn(tx, { id: s.id, slug: s.slug, url: siteUrl(s.slug) });
+      return fn(tx, { ...s, url: siteUrl(s.slug) });
     });
 
   function postKeys(rows: repo.PublicPostRow[]) {
@@ -272,8 +274,7 @@ export function createContentApiService(deps: ContentApiDeps) {
   });
 
   async function settings(tenantId: string): Promise<ContentResult> {
-    return read(tenantId, async (tx, site) => {
-      const s = (await repo.readSite(tx, tenantId))!;
+    return read(tenantId, async (_tx, s) => {
       const st = s.settings;
       return {
         body: {
@@ -302,7 +303,7 @@ export function createContentApiService(deps: ContentApiDeps) {
             twitter_title: null,
             twitter_description: null,
             members_support_address: null,
-            url: `${site.url}/`,
+            url: `${s.url}/`,
           },
           meta: {},
         },
