@@ -22,5 +22,5 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# JWT_SECRET and DATABASE_URL come from the environment (secrets manager), never the image.
+# JWT_SECRET, SECRETS_KEY and DATABASE_URL come from the environment (secrets manager), never the image.
 CMD ["node", "dist/main.js"]

@@ -165,6 +165,7 @@ async function main() {
   checkpoint();
 
   const jwtSecret = randomBytes(36).toString('base64url');
+  const secretsKey = randomBytes(32).toString('base64');
   // One directory per profiled process: Quire (cache on) and Quire with the cache off.
   const profileDir = join(RESULTS, 'cpu-profile');
   const profileDirNoCache = join(profileDir, 'nocache');
@@ -181,6 +182,7 @@ async function main() {
       DATABASE_POOL_MAX: '10',
       MIGRATE_ON_START: 'true',
       JWT_SECRET: jwtSecret,
+      SECRETS_KEY: secretsKey,
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
       AUTH_RATE_LIMIT_MAX: '100000000',
@@ -198,6 +200,7 @@ async function main() {
     DATABASE_POOL_MAX: '10',
     MIGRATE_ON_START: 'false',
     JWT_SECRET: jwtSecret,
+    SECRETS_KEY: secretsKey,
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: '100000000',
     AUTH_RATE_LIMIT_MAX: '100000000',

@@ -12,8 +12,10 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } fro
 import type { DestinationStream } from 'pino';
 import type { Container } from './composition.js';
 import type { Config } from './config.js';
+import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { requestOrigin } from './modules/audit/context.js';
 import { auditRoutes } from './modules/audit/routes.js';
+import { authorization } from './modules/auth/guard.js';
 import { authentication } from './modules/auth/plugin.js';
 import { authRoutes } from './modules/auth/routes.js';
 import { authorRoutes } from './modules/authors/routes.js';
@@ -25,6 +27,7 @@ import { healthRoutes } from './modules/health/routes.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { postRoutes } from './modules/posts/routes.js';
 import { searchRoutes } from './modules/search/routes.js';
+import { ssoRoutes } from './modules/sso/routes.js';
 import { tagRoutes } from './modules/tags/routes.js';
 import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
@@ -135,7 +138,22 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
         description:
           'Multi-tenant blog platform. Errors: `{ "error": { "code", "message", "details"?, "requestId" } }`. Tenant routes take `X-Tenant-ID`.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A 15-minute access token; an admin API key (`qak_…`) is also accepted here',
+          },
+          apiKeyAuth: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: "An organization's admin API key, on the routes its scopes allow",
+          },
+        },
+      },
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
@@ -144,13 +162,23 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const { services } = container;
-  await app.register(authentication, { auth: services.auth });
+  await app.register(authentication, {
+    auth: services.auth,
+    apiKeys: services.apiKeys,
+    apiKeyRateLimit: { max: config.rateLimit.apiKeyMax, timeWindow: config.rateLimit.windowMs },
+  });
+  const memberRole = async (userId: string, tenantId: string) =>
+    (await services.auth.me(userId)).memberships.find((m) => m.tenantId === tenantId)?.role ?? null;
+  await app.register(authorization, {
+    memberRole,
+    requiresMfa: (tenantId) => services.tenants.requiresMfa(tenantId),
+    isPlatformAdmin: (userId) => services.auth.isPlatformAdmin(userId),
+  });
   await app.register(tenantResolution, {
     tenants: services.tenants,
     baseHost: config.baseHost,
     tenantRateLimit: { max: config.rateLimit.tenantMax, timeWindow: config.rateLimit.windowMs },
-    isMember: async (userId, tenantId) =>
-      (await services.auth.me(userId)).memberships.some((m) => m.tenantId === tenantId),
+    isMember: async (userId, tenantId) => (await memberRole(userId, tenantId)) !== null,
   });
 
   await app.register(healthRoutes, { checks: container.readinessChecks });
@@ -181,6 +209,9 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
     async (api) => {
       await api.register(authRoutes, {
         auth: services.auth,
+        mfa: services.mfa,
+        sso: services.sso,
+        publicUrl: config.publicUrl,
         rateLimit: { max: config.rateLimit.authMax, timeWindow: config.rateLimit.windowMs },
         loginRateLimit: { max: config.rateLimit.loginMax, timeWindow: config.rateLimit.windowMs },
         cookiePath: '/api/v1/auth',
@@ -194,6 +225,8 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
       await api.register(authorRoutes, { authors: services.authors });
       await api.register(auditRoutes, { audit: services.audit });
       await api.register(contentKeyRoutes, { contentKeys: services.contentKeys });
+      await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+      await api.register(ssoRoutes, { sso: services.sso });
       await api.register(jobRoutes, { jobs: services.jobs, auth: services.auth });
       await api.register(exportRoutes, { exports: services.exports });
     },

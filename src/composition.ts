@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
+import { type ApiKeysService, createApiKeysService } from './modules/api-keys/service.js';
 import { type AuditLog, createAuditLog } from './modules/audit/service.js';
+import { createMfa, type Mfa } from './modules/auth/mfa.js';
 import { createPasswordHasher } from './modules/auth/passwords.js';
 import { type AuthService, createAuthService } from './modules/auth/service.js';
 import { createAccessTokens } from './modules/auth/tokens.js';
@@ -28,10 +30,13 @@ import { registerPublishingJobs } from './modules/posts/jobs.js';
 import { deriveExcerpt } from './modules/posts/render.js';
 import { createPostsService, type PostsService } from './modules/posts/service.js';
 import { createSearchService, type SearchService } from './modules/search/service.js';
+import { createOidcClient } from './modules/sso/oidc.js';
+import { createSsoService, type SsoService } from './modules/sso/service.js';
 import { createTagsService, type TagsService } from './modules/tags/service.js';
 import { createTenantsService, type TenantsService } from './modules/tenants/service.js';
 import { type Cache, createCache, createPassthroughCache } from './platform/cache/index.js';
 import { type CdnPurger, createHttpPurger, createLogPurger } from './platform/cdn/index.js';
+import { createSealer, deriveSealingKey } from './platform/crypto/sealer.js';
 import type { Database } from './platform/db/index.js';
 import { migratePglite, migratePostgres } from './platform/db/migrate.js';
 import { createPgDatabase } from './platform/db/pg.js';
@@ -62,6 +67,9 @@ export interface Container {
     feeds: FeedsService;
     tags: TagsService;
     contentKeys: ContentKeysService;
+    apiKeys: ApiKeysService;
+    mfa: Mfa;
+    sso: SsoService;
     jobs: JobsService;
     exports: ExportsService;
     search: SearchService;
@@ -244,7 +252,10 @@ export async function createContainer(
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   });
   const audit = createAuditLog({ db, log });
+  const sealer = createSealer(config.secretsKey ?? deriveSealingKey(config.auth.jwtPrivateKey ?? jwtSecret(config)));
+  const mfa = createMfa({ db, sealer, audit, issuer: 'Quire' });
   const auth = createAuthService({
+    mfa,
     db,
     tokens,
     refreshTokenTtlDays: config.auth.refreshTokenTtlDays,
@@ -255,8 +266,21 @@ export async function createContainer(
     passwords: createPasswordHasher(config.passwordHashConcurrency),
     audit,
   });
+  const sso = createSsoService({
+    db,
+    oidc: createOidcClient({
+      redirectUri: new URL('/api/v1/auth/oidc/callback', config.publicUrl).href,
+      allowInsecure: config.oidc.allowInsecure,
+    }),
+    sealer,
+    audit,
+    auth,
+    providers: config.oidc.providers,
+    dnsServers: config.dnsServers,
+  });
   const versions = createContentVersions(cache);
-  const tenants = createTenantsService({ db, users: auth, cache, outbox, versions, audit });
+  const apiKeys = createApiKeysService({ db, cache, audit });
+  const tenants = createTenantsService({ db, users: auth, cache, outbox, versions, audit, apiKeys });
   const purger = config.cdn.purgeUrl
     ? createHttpPurger({
         url: config.cdn.purgeUrl,
@@ -296,6 +320,7 @@ export async function createContainer(
     log,
     retentionMs: config.workers.retentionDays * 86_400_000,
     cron: config.workers.maintenanceCron,
+    purgeSignIns: async (before) => (await mfa.purgeChallenges(before)) + (await sso.purgeStates(before)),
   });
 
   const readinessChecks: ReadinessCheck[] = [{ name: 'database', check: () => db.ping() }];
@@ -323,6 +348,9 @@ export async function createContainer(
       feeds,
       tags,
       contentKeys: createContentKeysService({ db, cache, audit }),
+      apiKeys,
+      mfa,
+      sso,
       audit,
       jobs: createJobsService({ db, queue }),
       exports,

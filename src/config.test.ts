@@ -36,7 +36,10 @@ describe('loadConfig', () => {
       baseHost: undefined,
       corsOrigins: [],
       bodyLimit: 1_048_576,
-      rateLimit: { max: 600, authMax: 30, loginMax: 5, tenantMax: 6_000, windowMs: 60_000 },
+      rateLimit: { max: 600, authMax: 30, loginMax: 5, tenantMax: 6_000, apiKeyMax: 600, windowMs: 60_000 },
+      secretsKey: undefined,
+      oidc: { providers: [], allowInsecure: false },
+      dnsServers: undefined,
       lockout: { threshold: 5, durationMs: 900_000 },
       passwordHashConcurrency: Math.max(1, availableParallelism() - 1),
       trustProxy: false,
@@ -117,6 +120,16 @@ describe('loadConfig', () => {
         CDN_PURGE_URL: 'https://api.cdn.example/service/abc/purge',
         CDN_PURGE_TOKEN: 'purge-token',
         CDN_PURGE_TOKEN_HEADER: 'Fastly-Key',
+        API_KEY_RATE_LIMIT_MAX: '9',
+        SECRETS_KEY: 'ab'.repeat(32),
+        OIDC_PROVIDERS: JSON.stringify([
+          { id: 'okta', issuer: 'https://acme.okta.example', clientId: 'c', clientSecret: 's' },
+        ]),
+        OIDC_GOOGLE_CLIENT_ID: 'g-id',
+        OIDC_GOOGLE_CLIENT_SECRET: 'g-secret',
+        OIDC_GITHUB_CLIENT_ID: 'gh-id',
+        OIDC_GITHUB_CLIENT_SECRET: 'gh-secret',
+        DNS_SERVERS: '9.9.9.9,127.0.0.1:5353',
         SOMETHING_ELSE: 'ignored',
       },
       '',
@@ -140,7 +153,23 @@ describe('loadConfig', () => {
       baseHost: 'blog.example.com:8443',
       corsOrigins: ['https://a.example'],
       bodyLimit: 2048,
-      rateLimit: { max: 10, authMax: 3, loginMax: 2, tenantMax: 7, windowMs: 1000 },
+      rateLimit: { max: 10, authMax: 3, loginMax: 2, tenantMax: 7, apiKeyMax: 9, windowMs: 1000 },
+      secretsKey: Buffer.from('ab'.repeat(32), 'hex'),
+      oidc: {
+        providers: [
+          { id: 'okta', name: 'okta', issuer: 'https://acme.okta.example', clientId: 'c', clientSecret: 's' },
+          {
+            id: 'google',
+            name: 'Google',
+            issuer: 'https://accounts.google.com',
+            clientId: 'g-id',
+            clientSecret: 'g-secret',
+          },
+          { id: 'github', name: 'GitHub', issuer: 'https://github.com', clientId: 'gh-id', clientSecret: 'gh-secret' },
+        ],
+        allowInsecure: false,
+      },
+      dnsServers: ['9.9.9.9', '127.0.0.1:5353'],
       lockout: { threshold: 3, durationMs: 120_000 },
       passwordHashConcurrency: 3,
       trustProxy: true,
@@ -179,6 +208,10 @@ describe('loadConfig', () => {
     [{ JWT_PREVIOUS_KEYS: 'not json' }, 'JWT_PREVIOUS_KEYS'],
     [{ CDN_PURGE_TOKEN_HEADER: 'Bad: header' }, 'CDN_PURGE_TOKEN_HEADER'],
     [{ REVISIONS_PER_POST: '0' }, 'REVISIONS_PER_POST'],
+    [{ SECRETS_KEY: 'c2hvcnQ=' }, 'SECRETS_KEY'],
+    [{ OIDC_PROVIDERS: '[{"id":"x"}]' }, 'OIDC_PROVIDERS'],
+    [{ OIDC_PROVIDERS: 'nope' }, 'OIDC_PROVIDERS'],
+    [{ API_KEY_RATE_LIMIT_MAX: '0' }, 'API_KEY_RATE_LIMIT_MAX'],
   ])('rejects %o naming %s', (env, name) => {
     expect(failure(env).message.startsWith(`Invalid configuration: ${name}`)).toBe(true);
   });
@@ -201,11 +234,25 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/^Invalid configuration: (PORT|LOG_LEVEL|BODY_LIMIT_BYTES): \S/);
   });
 
-  it('production requires JWT_SECRET or JWT_PRIVATE_KEY; elsewhere it may be absent', () => {
-    expect(failure({ NODE_ENV: 'production' }).message).toBe(
+  it('production requires JWT_SECRET or JWT_PRIVATE_KEY, and SECRETS_KEY; elsewhere they may be absent', () => {
+    expect(failure({ NODE_ENV: 'production', SECRETS_KEY: 'ab'.repeat(32) }).message).toBe(
       'Invalid configuration: JWT_SECRET: is required in production (or JWT_PRIVATE_KEY)',
     );
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) }, '').auth.jwtSecret).toBe('k'.repeat(32));
+    expect(failure({ NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) }).message).toBe(
+      'Invalid configuration: SECRETS_KEY: is required in production',
+    );
+    expect(
+      failure({
+        NODE_ENV: 'production',
+        JWT_SECRET: 'k'.repeat(32),
+        SECRETS_KEY: 'ab'.repeat(32),
+        OIDC_ALLOW_INSECURE: 'true',
+      }).message,
+    ).toBe('Invalid configuration: OIDC_ALLOW_INSECURE: cannot be on in production');
+    expect(
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32), SECRETS_KEY: 'ab'.repeat(32) }, '').auth
+        .jwtSecret,
+    ).toBe('k'.repeat(32));
     for (const NODE_ENV of ['development', 'test']) {
       expect(loadConfig({ NODE_ENV }, '').auth.jwtSecret).toBeUndefined();
     }

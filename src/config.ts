@@ -55,6 +55,62 @@ const envSchema = z
         }
       })
       .optional(),
+    /**
+     * 32 bytes (base64 or hex) sealing secrets at rest: TOTP secrets, identity-provider client
+     * secrets. Required in production; elsewhere derived from the signing secret.
+     */
+    SECRETS_KEY: z
+      .string()
+      .transform((v, ctx) => {
+        const bytes = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+        if (bytes.length !== 32) {
+          ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or hex' });
+          return z.NEVER;
+        }
+        return bytes;
+      })
+      .optional(),
+    /**
+     * Platform-wide sign-in providers: JSON array of {id, issuer, clientId, clientSecret, name?}.
+     * Google and GitHub have presets: OIDC_GOOGLE_CLIENT_ID/SECRET, OIDC_GITHUB_CLIENT_ID/SECRET.
+     */
+    OIDC_PROVIDERS: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return z
+            .array(
+              z
+                .object({
+                  id: z.string().regex(/^[a-z0-9-]{1,32}$/),
+                  issuer: z.url(),
+                  clientId: z.string().min(1),
+                  clientSecret: z.string().min(1),
+                  name: z.string().min(1).max(60).optional(),
+                })
+                .strict(),
+            )
+            .parse(JSON.parse(v));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be a JSON array of {id, issuer, clientId, clientSecret, name?}',
+          });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    OIDC_GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+    OIDC_GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+    OIDC_GITHUB_CLIENT_ID: z.string().min(1).optional(),
+    OIDC_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+    /**
+     * Development and tests only: identity providers over plain http and on private or loopback
+     * addresses (an organization's issuer URL is otherwise https on a public address).
+     */
+    OIDC_ALLOW_INSECURE: bool.default(false),
+    /** DNS servers for domain verification (`host` or `host:port`, comma-separated); the system's when unset. */
+    DNS_SERVERS: csv.optional(),
     JWT_ISSUER: z.string().min(1).default('quire'),
     JWT_AUDIENCE: z.string().min(1).default('quire-api'),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
@@ -74,6 +130,8 @@ const envSchema = z
     RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     AUTH_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(30),
     /** Requests per window for one tenant across all its callers (tenant-scoped API routes). */
+    /** Requests a minute per admin API key, unless the key sets its own limit. */
+    API_KEY_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     RATE_LIMIT_TENANT_MAX: z.coerce.number().int().min(1).default(6_000),
     /** Sign-in attempts per window for one client IP and email together. */
     LOGIN_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(5),
@@ -169,6 +227,12 @@ const envSchema = z
     if (env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWT_PRIVATE_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production (or JWT_PRIVATE_KEY)' });
     }
+    if (env.NODE_ENV === 'production' && !env.SECRETS_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required in production' });
+    }
+    if (env.NODE_ENV === 'production' && env.OIDC_ALLOW_INSECURE) {
+      ctx.addIssue({ code: 'custom', path: ['OIDC_ALLOW_INSECURE'], message: 'cannot be on in production' });
+    }
   });
 
 export type Env = z.infer<typeof envSchema>;
@@ -194,7 +258,21 @@ export interface Config {
   baseHost?: string;
   corsOrigins: string[];
   bodyLimit: number;
-  rateLimit: { max: number; authMax: number; loginMax: number; tenantMax: number; windowMs: number };
+  rateLimit: {
+    max: number;
+    authMax: number;
+    loginMax: number;
+    tenantMax: number;
+    apiKeyMax: number;
+    windowMs: number;
+  };
+  /** Seals secrets at rest; undefined outside production, then derived from the signing secret. */
+  secretsKey?: Buffer;
+  oidc: {
+    providers: Array<{ id: string; issuer: string; clientId: string; clientSecret: string; name: string }>;
+    allowInsecure: boolean;
+  };
+  dnsServers?: string[];
   lockout: { threshold: number; durationMs: number };
   passwordHashConcurrency: number;
   trustProxy: boolean;
@@ -217,6 +295,34 @@ export interface Config {
   maxEventLoopDelayMs: number;
   content: { revisionsPerPost: number; publicCacheSeconds: number; publicStaleSeconds: number };
   cdn: { purgeUrl?: string; token?: string; tokenHeader?: string };
+}
+
+/**
+ * Presets: Google is OpenID Connect (discovered from its issuer); GitHub is OAuth 2.0 without
+ * ID tokens, so the `github` issuer is a marker the OIDC module knows (its endpoints and its
+ * verified-email API are built in).
+ */
+function oidcProviders(e: Env): Config['oidc']['providers'] {
+  const list = (e.OIDC_PROVIDERS ?? []).map((p) => ({ ...p, name: p.name ?? p.id }));
+  if (e.OIDC_GOOGLE_CLIENT_ID && e.OIDC_GOOGLE_CLIENT_SECRET) {
+    list.push({
+      id: 'google',
+      name: 'Google',
+      issuer: 'https://accounts.google.com',
+      clientId: e.OIDC_GOOGLE_CLIENT_ID,
+      clientSecret: e.OIDC_GOOGLE_CLIENT_SECRET,
+    });
+  }
+  if (e.OIDC_GITHUB_CLIENT_ID && e.OIDC_GITHUB_CLIENT_SECRET) {
+    list.push({
+      id: 'github',
+      name: 'GitHub',
+      issuer: 'https://github.com',
+      clientId: e.OIDC_GITHUB_CLIENT_ID,
+      clientSecret: e.OIDC_GITHUB_CLIENT_SECRET,
+    });
+  }
+  return list;
 }
 
 export class ConfigError extends Error {
@@ -264,8 +370,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
       authMax: e.AUTH_RATE_LIMIT_MAX,
       loginMax: e.LOGIN_RATE_LIMIT_MAX,
       tenantMax: e.RATE_LIMIT_TENANT_MAX,
+      apiKeyMax: e.API_KEY_RATE_LIMIT_MAX,
       windowMs: e.RATE_LIMIT_WINDOW_MS,
     },
+    secretsKey: e.SECRETS_KEY,
+    oidc: { providers: oidcProviders(e), allowInsecure: e.OIDC_ALLOW_INSECURE },
+    dnsServers: e.DNS_SERVERS?.length ? e.DNS_SERVERS : undefined,
     lockout: { threshold: e.AUTH_LOCKOUT_THRESHOLD, durationMs: e.AUTH_LOCKOUT_MINUTES * 60_000 },
     passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY,
     trustProxy: e.TRUST_PROXY,

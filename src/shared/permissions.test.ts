@@ -1,48 +1,62 @@
 import { describe, expect, it } from 'vitest';
-import { type MemberRole, memberRoles } from '../platform/db/schema.js';
-import { type Action, can, canOnRecord, permissions } from './permissions.js';
+import { type ApiKeyScope, apiKeyScopes, type MemberRole, memberRoles } from '../platform/db/schema.js';
+import { type Action, can, canOnRecord, permissions, scopesAllow } from './permissions.js';
 
-// The README's rules, written out role by role: the table must say exactly this.
+// The README's rules, written out role by role and scope by scope: the table must say exactly this.
+const everyone: Action[] = ['tenant:read', 'members:read', 'members:remove:own', 'authors:read', 'authors:update:own'];
+const readContent: Action[] = ['posts:read', 'tags:read'];
+const writeOwn: Action[] = ['posts:create', 'posts:update:own', 'posts:publish:own', 'posts:delete:own'];
+const writeAny: Action[] = ['posts:update:any', 'posts:publish:any', 'posts:delete:any', 'tags:manage'];
+const manage: Action[] = [
+  'tenant:update',
+  'tenant:usage',
+  'members:manage',
+  'content-keys:manage',
+  'api-keys:manage',
+  'jobs:read',
+  'jobs:retry',
+  'exports:create',
+  'audit:read',
+];
 const expected: Record<MemberRole, Action[]> = {
   owner: Object.keys(permissions) as Action[],
-  admin: Object.keys(permissions) as Action[],
-  editor: [
-    'tenant:read',
-    'members:read',
-    'posts:read',
-    'posts:create',
-    'posts:update:own',
-    'posts:update:any',
-    'posts:publish:own',
-    'posts:publish:any',
-    'posts:delete:own',
-    'posts:delete:any',
-    'tags:read',
-    'tags:manage',
-  ],
-  author: [
-    'tenant:read',
-    'members:read',
-    'posts:read',
-    'posts:create',
-    'posts:update:own',
-    'posts:publish:own',
-    'posts:delete:own',
-    'tags:read',
-  ],
-  viewer: ['tenant:read', 'members:read', 'posts:read', 'tags:read'],
+  admin: [...everyone, ...readContent, ...writeOwn, ...writeAny, ...manage],
+  editor: [...everyone, ...readContent, ...writeOwn, ...writeAny],
+  author: [...everyone, ...readContent, ...writeOwn],
+  viewer: [...everyone, ...readContent],
+};
+const expectedScopes: Record<ApiKeyScope, Action[]> = {
+  'content:read': ['tenant:read', 'authors:read', ...readContent],
+  'content:write': ['tenant:read', 'authors:read', ...readContent, ...writeOwn, ...writeAny],
+  'members:read': ['tenant:read', 'members:read', 'authors:read'],
+  // Everything an admin may do, except what only a person does: mint keys, set security policy.
+  admin: (Object.keys(permissions) as Action[]).filter((a) => a !== 'tenant:security' && a !== 'api-keys:manage'),
 };
 
 const actions = Object.keys(permissions) as Action[];
 const recordActions = ['posts:update', 'posts:publish', 'posts:delete'] as const;
 
 describe('permission table', () => {
-  it('covers the five roles and lists each at most once per action', () => {
+  it('names only the five roles and the four key scopes, each at most once per action', () => {
+    const principals = [...memberRoles, ...apiKeyScopes.map((s) => `key:${s}`)];
     for (const action of actions) {
-      const roles = permissions[action] as readonly string[];
-      expect(new Set(roles).size, action).toBe(roles.length);
-      for (const r of roles) expect(memberRoles, action).toContain(r);
+      const holders = permissions[action] as readonly string[];
+      expect(new Set(holders).size, action).toBe(holders.length);
+      for (const h of holders) expect(principals, action).toContain(h);
     }
+  });
+
+  it.each(apiKeyScopes)('an API key with scope %s may do exactly what the README says', (scope) => {
+    const allowed = actions.filter((a) => scopesAllow([scope], a));
+    expect(allowed.sort()).toEqual([...expectedScopes[scope]].sort());
+  });
+
+  it('a key with several scopes may do what any of them allows, and no key manages keys', () => {
+    const both = actions.filter((a) => scopesAllow(['content:read', 'members:read'], a));
+    expect(both.sort()).toEqual(
+      [...new Set([...expectedScopes['content:read'], ...expectedScopes['members:read']])].sort(),
+    );
+    expect(scopesAllow([...apiKeyScopes], 'api-keys:manage')).toBe(false);
   });
 
   it.each(memberRoles)('%s may do exactly what the README says', (role) => {

@@ -5,6 +5,8 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/platform/db/index.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+/** 32 bytes, hex: production requires SECRETS_KEY (it seals TOTP and identity-provider secrets). */
+export const TEST_SECRETS_KEY = '5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig(

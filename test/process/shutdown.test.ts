@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPgDatabase } from '../../src/platform/db/pg.js';
-import { createTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
+import { createTestApp, TEST_JWT_SECRET, TEST_SECRETS_KEY } from '../helpers/app.js';
 import { createServerDatabase, databaseKinds } from '../helpers/db.js';
 import { PASSWORD } from '../helpers/factories.js';
 
@@ -139,6 +139,7 @@ describe.each(databaseKinds)('graceful shutdown of a real server process on $nam
       HOST,
       DATA_DIR: dataDir,
       JWT_SECRET: TEST_JWT_SECRET,
+      SECRETS_KEY: TEST_SECRETS_KEY,
       LOG_LEVEL: 'info',
       NODE_ENV: 'production',
       // The batch signs in 14 times at once with one account: above the per-email sign-in limit.
@@ -254,10 +255,13 @@ describe('start-up configuration errors', () => {
   ])('stops with exit code 1 and one stderr line naming %s', { timeout: 60_000 }, async (name, bad) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'quire-config-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const env = { DATA_DIR: dataDir, NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET, ...bad } as Record<
-      string,
-      string
-    >;
+    const env = {
+      DATA_DIR: dataDir,
+      NODE_ENV: 'production',
+      JWT_SECRET: TEST_JWT_SECRET,
+      SECRETS_KEY: TEST_SECRETS_KEY,
+      ...bad,
+    } as Record<string, string>;
     if (env.JWT_SECRET === '') delete env.JWT_SECRET;
     const server = startServer(env);
     running.push(server.child);

@@ -177,20 +177,22 @@ describe.each(databaseKinds)('cache and rate limits across two instances on $nam
         raw.disconnect();
       }
 
-      // Repeated requests on A: served from A's L1, no load (two hits each: the slug, and the
-      // caller's memberships, which decide whether the request spends the tenant's rate budget).
+      // Repeated requests on A: served from A's L1, no load (four hits each: the slug; the caller's
+      // memberships, read by tenant resolution (does the request spend the tenant's rate budget?)
+      // and by the authorization guard (the caller's role); and the tenant's security policy).
       const a1 = stats(a.container);
       for (let i = 0; i < 3; i++) expect(titles(await list(a, host))).toEqual(['On the subdomain']);
       expect(stats(a.container).loads).toBe(a1.loads);
-      expect(stats(a.container).l1Hits).toBe(a1.l1Hits + 6);
+      expect(stats(a.container).l1Hits).toBe(a1.l1Hits + 12);
 
       // On B: the first request finds it in Redis (no load), the next ones in B's L1.
       const b0 = stats(b.container);
       for (let i = 0; i < 3; i++) expect(titles(await list(b, host))).toEqual(['On the subdomain']);
       const b1 = stats(b.container);
       expect(b1.loads).toBe(b0.loads);
-      expect(b1.l2Hits).toBe(b0.l2Hits + 2);
-      expect(b1.l1Hits).toBe(b0.l1Hits + 4);
+      // The first: slug, memberships and policy from Redis, the memberships' second read from L1.
+      expect(b1.l2Hits).toBe(b0.l2Hits + 3);
+      expect(b1.l1Hits).toBe(b0.l1Hits + 9);
 
       // An unknown subdomain is a 404, in the error shape.
       expectError(await list(b, `no-such-tenant-${kind.name}.blog.test`), 404, 'not_found');

@@ -186,10 +186,11 @@ describe.each(databaseKinds)('HTTP surface on $name', (kind) => {
     const config = testConfig();
     const container = await createContainer(config, { db: tdb.db });
     const boom = await buildApp({ config, container, logger: false });
-    boom.get('/api/v1/boom', async () => {
+    const open = { config: { access: 'public' as const } };
+    boom.get('/api/v1/boom', open, async () => {
       throw new Error('secret internal detail at /srv/app/db.ts:42');
     });
-    boom.get('/api/v1/boom-async', () =>
+    boom.get('/api/v1/boom-async', open, () =>
       Promise.reject(Object.assign(new Error('pg said: password=hunter2'), { code: 'XX000' })),
     );
     await boom.ready();

@@ -22,6 +22,7 @@ export async function auditRoutes(fastify: FastifyInstance, opts: { audit: Audit
   app.get(
     '/audit-log',
     {
+      config: { access: 'audit:read' },
       schema: {
         tags,
         security,

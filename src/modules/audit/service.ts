@@ -19,6 +19,22 @@ export const auditActions = [
   'member.removed',
   'content_key.created',
   'content_key.revoked',
+  'api_key.created',
+  'api_key.revoked',
+  'mfa.enabled',
+  'mfa.disabled',
+  'mfa.challenge_failed',
+  'mfa.recovery_code_used',
+  'mfa.recovery_codes_regenerated',
+  'tenant.mfa_policy_changed',
+  'sso.configured',
+  'sso.removed',
+  'sso.enforcement_changed',
+  'sso.domain_added',
+  'sso.domain_verified',
+  'sso.domain_removed',
+  'sso.login_refused',
+  'identity.linked',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

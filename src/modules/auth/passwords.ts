@@ -12,7 +12,7 @@ const options = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Against the decoy when there is no hash (unknown email), so a miss costs as much as a hit. */
-  verify(hashed: string | undefined, password: string): Promise<boolean>;
+  verify(hashed: string | null | undefined, password: string): Promise<boolean>;
 }
 
 export function createPasswordHasher(concurrency: number): PasswordHasher {

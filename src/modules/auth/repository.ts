@@ -57,7 +57,7 @@ export async function isMember(db: Executor, tenantId: string, userId: string): 
 
 export async function insertRefreshToken(
   db: Executor,
-  v: { userId: string; familyId: string; tokenHash: string; tenantId: string | null; expiresAt: Date },
+  v: { userId: string; familyId: string; tokenHash: string; tenantId: string | null; amr: string[]; expiresAt: Date },
 ) {
   await db.insert(refreshTokens).values(v);
 }

@@ -4,11 +4,15 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { data, errors } from '../../platform/http/schemas.js';
 import { AppError, badRequest } from '../../shared/errors.js';
+import type { SsoService } from '../sso/service.js';
+import type { Mfa } from './mfa.js';
 import * as s from './schemas.js';
-import type { AuthService } from './service.js';
+import type { AuthService, PublicUser, TokenPair } from './service.js';
 
 export interface AuthRoutesOptions {
   auth: AuthService;
+  mfa: Mfa;
+  sso: SsoService;
   /** Stricter limit for the credential endpoints than for the rest of the API. */
   rateLimit: { max: number; timeWindow: number };
   /** Sign-in attempts for one client IP and email together. */
@@ -16,21 +20,30 @@ export interface AuthRoutesOptions {
   /** Cookie mode: where the refresh and CSRF cookies apply (the auth routes), and how long the refresh cookie lives. */
   cookiePath: string;
   refreshTokenTtlSeconds: number;
+  /** Where the API is reached (the OIDC callback's base). */
+  publicUrl: string;
 }
 
 const REFRESH_COOKIE = 'quire_refresh';
+
+type Mode = 'bearer' | 'cookie' | undefined;
+type Session = TokenPair & { user: PublicUser };
+type Challenge = Awaited<ReturnType<Mfa['challenge']>>;
 const CSRF_COOKIE = 'quire_csrf';
 
 export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptions) {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { auth } = opts;
   const strict = { rateLimit: opts.rateLimit };
+  // Every route says who may call it (the authorization guard refuses routes that do not).
+  const open = { ...strict, access: 'public' as const };
+  const self = { ...strict, access: 'user' as const };
   const tags = ['auth'];
 
   app.post(
     '/auth/register',
     {
-      config: strict,
+      config: open,
       schema: {
         tags,
         summary: 'Create an account',
@@ -83,6 +96,15 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   });
   const setRefreshCookie = (reply: FastifyReply, token: string) =>
     reply.setCookie(REFRESH_COOKIE, token, { ...cookieOptions, maxAge: opts.refreshTokenTtlSeconds });
+  /** A new session as the client asked for it (cookie mode: the refresh token as a cookie, plus a CSRF token); challenges as they are. */
+  function sessionReply(reply: FastifyReply, mode: Mode, result: Session): z.infer<typeof s.session>;
+  function sessionReply(reply: FastifyReply, mode: Mode, result: Session | Challenge): z.infer<typeof s.loginResult>;
+  function sessionReply(reply: FastifyReply, mode: Mode, result: Session | Challenge): z.infer<typeof s.loginResult> {
+    if (mode !== 'cookie' || !('refreshToken' in result)) return result;
+    const { refreshToken, ...rest } = result;
+    setRefreshCookie(reply, refreshToken);
+    return { ...rest, csrfToken: reply.generateCsrf() };
+  }
   /** The refresh token of a request: the body's (bearer clients), else the cookie's. */
   const refreshTokenOf = (req: FastifyRequest) => {
     const body = req.body as { refreshToken?: string } | null | undefined;
@@ -102,31 +124,29 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.post(
     '/auth/login',
     {
-      config: strict,
+      config: open,
       preHandler: loginLimit,
       schema: {
         tags,
         summary: 'Sign in with email and password',
         description:
-          'Returns a 15-minute access token and a 30-day refresh token (with `mode: "cookie"`, the refresh token is set as an httpOnly cookie instead and a `csrfToken` is returned: send it as X-CSRF-Token to /auth/refresh and /auth/logout). Five attempts a minute per address and email; after five failures in a row the account is locked for 15 minutes, answered exactly like a wrong password.',
+          'Returns a 15-minute access token and a 30-day refresh token (with `mode: "cookie"`, the refresh token is set as an httpOnly cookie instead and a `csrfToken` is returned: send it as X-CSRF-Token to /auth/refresh and /auth/logout). An account with two-factor authentication gets an `MfaChallenge` instead: complete it at POST /auth/mfa/verify. Five attempts a minute per address and email; after five failures in a row the account is locked for 15 minutes, answered exactly like a wrong password.',
         body: s.loginBody,
-        response: { 200: data(s.loginResult), ...errors(400, 401, 404, 429) },
+        response: { 200: data(s.loginResult), ...errors(400, 401, 403, 404, 429) },
       },
     },
     async (req, reply) => {
       const { mode, ...credentials } = req.body;
-      const result = await auth.login(credentials);
-      if (mode !== 'cookie') return { data: result };
-      const { refreshToken, ...rest } = result;
-      setRefreshCookie(reply, refreshToken);
-      return { data: { ...rest, csrfToken: reply.generateCsrf() } };
+      // People of a domain whose organization enforces single sign-on sign in only through it.
+      await opts.sso.assertPasswordAllowed(credentials.email);
+      return { data: sessionReply(reply, mode, await auth.login(credentials)) };
     },
   );
 
   app.post(
     '/auth/refresh',
     {
-      config: strict,
+      config: open,
       preHandler: csrfWhenCookie,
       schema: {
         tags,
@@ -150,7 +170,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.post(
     '/auth/logout',
     {
-      config: strict,
+      config: open,
       preHandler: csrfWhenCookie,
       schema: {
         tags,
@@ -175,7 +195,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     '/auth/logout-all',
     {
       ...authenticated,
-      config: strict,
+      config: self,
       schema: {
         tags,
         security: bearer,
@@ -194,7 +214,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.post(
     '/auth/verify-email',
     {
-      config: strict,
+      config: open,
       schema: {
         tags,
         summary: 'Confirm an email address with the token from the email',
@@ -214,7 +234,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     '/auth/resend-verification',
     {
       ...authenticated,
-      config: strict,
+      config: self,
       schema: {
         tags,
         security: bearer,
@@ -234,7 +254,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.post(
     '/auth/forgot-password',
     {
-      config: strict,
+      config: open,
       schema: {
         tags,
         summary: 'Email a password reset link',
@@ -253,7 +273,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.post(
     '/auth/reset-password',
     {
-      config: strict,
+      config: open,
       schema: {
         tags,
         summary: 'Set a new password with the token from the reset email',
@@ -272,7 +292,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     '/auth/change-password',
     {
       ...authenticated,
-      config: strict,
+      config: self,
       schema: {
         tags,
         security: bearer,
@@ -291,6 +311,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
   app.get(
     '/auth/jwks.json',
     {
+      config: { access: 'public' },
       schema: {
         tags,
         summary: 'The public keys that verify access tokens (JWKS)',
@@ -302,9 +323,220 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(auth.jwks()),
   );
 
+  const mfaTags = ['auth', 'two-factor'];
+
+  app.post(
+    '/auth/mfa/verify',
+    {
+      config: open,
+      schema: {
+        tags: mfaTags,
+        summary: 'Complete a sign-in with a code from the authenticator app, or a recovery code',
+        description:
+          'The challenge works once, for five minutes, and five wrong codes end it. Each TOTP code is accepted once. Returns the session as POST /auth/login does.',
+        body: s.mfaVerifyBody,
+        response: { 200: data(s.session), ...errors(400, 401, 413, 415, 429) },
+      },
+    },
+    async (req, reply) => {
+      const { mfaToken, mode, ...proof } = req.body;
+      return { data: sessionReply(reply, mode, await auth.verifyMfa(mfaToken, proof)) };
+    },
+  );
+
+  app.get(
+    '/auth/mfa',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags: mfaTags,
+        security: bearer,
+        summary: 'Whether two-factor authentication is on, and how many recovery codes are left',
+        response: { 200: data(s.mfaStatus), ...errors(401, 403, 429) },
+      },
+    },
+    async (req) => ({ data: await opts.mfa.status(req.auth!.userId) }),
+  );
+
+  app.post(
+    '/auth/mfa/totp/enroll',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags: mfaTags,
+        security: bearer,
+        summary: 'Start TOTP enrolment: a new secret and its otpauth:// URI (render it as a QR code)',
+        description:
+          'Needs the password (accounts that have one). Nothing changes for sign-in until POST /auth/mfa/totp/confirm.',
+        body: s.mfaEnrollBody,
+        response: {
+          200: data(
+            z.object({
+              secret: z.string().describe('Base32, for typing into the app by hand'),
+              otpauthUri: z.string().describe('otpauth://totp/…: encode it as a QR code'),
+            }),
+          ),
+          ...errors(400, 401, 403, 409, 413, 415, 429),
+        },
+      },
+    },
+    async (req) => {
+      await auth.confirmPassword(req.auth!.userId, req.body.password);
+      return { data: await opts.mfa.enroll(req.auth!.userId) };
+    },
+  );
+
+  app.post(
+    '/auth/mfa/totp/confirm',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags: mfaTags,
+        security: bearer,
+        summary:
+          'Confirm enrolment with a first code: two-factor authentication is on, and ten recovery codes are returned once',
+        body: s.mfaConfirmBody,
+        response: { 200: data(s.recoveryCodes), ...errors(400, 401, 403, 409, 413, 415, 429) },
+      },
+    },
+    async (req) => ({ data: { recoveryCodes: await opts.mfa.confirm(req.auth!.userId, req.body.code) } }),
+  );
+
+  app.post(
+    '/auth/mfa/disable',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags: mfaTags,
+        security: bearer,
+        summary: 'Turn two-factor authentication off: needs the password and a code (or a recovery code)',
+        body: s.mfaReauthBody,
+        response: { 204: z.null(), ...errors(400, 401, 403, 409, 413, 415, 429) },
+      },
+    },
+    async (req, reply) => {
+      const { password, ...proof } = req.body;
+      await auth.confirmPassword(req.auth!.userId, password);
+      await opts.mfa.disable(req.auth!.userId, proof);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/mfa/recovery-codes',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags: mfaTags,
+        security: bearer,
+        summary: 'Ten new recovery codes (the old ones stop working): needs the password and a code',
+        body: s.mfaReauthBody,
+        response: { 200: data(s.recoveryCodes), ...errors(400, 401, 403, 409, 413, 415, 429) },
+      },
+    },
+    async (req) => {
+      const { password, ...proof } = req.body;
+      await auth.confirmPassword(req.auth!.userId, password);
+      return { data: { recoveryCodes: await opts.mfa.regenerateRecoveryCodes(req.auth!.userId, proof) } };
+    },
+  );
+
+  // Sign-in through identity providers (authorization code + PKCE, state, nonce): the browser
+  // goes to /authorize, the provider sends it back to /oidc/callback, which answers like /login.
+  const OIDC_STATE_COOKIE = 'quire_oidc_state';
+  const oidcTags = ['auth', 'single sign-on'];
+  const authorizeQuery = z.object({ mode: s.loginBody.shape.mode });
+  const redirectTo = (reply: FastifyReply, started: { url: string; state: string }) =>
+    reply
+      // Lax, not Strict: the provider's redirect back is a cross-site navigation that must carry it.
+      .setCookie(OIDC_STATE_COOKIE, started.state, { ...cookieOptions, sameSite: 'lax', maxAge: 600 })
+      .redirect(started.url, 302);
+
+  app.get(
+    '/auth/oidc/providers',
+    {
+      config: open,
+      schema: {
+        tags: oidcTags,
+        summary: 'Identity providers people can sign in with (Google, GitHub, others the deployment configures)',
+        response: { 200: data(z.array(z.object({ id: z.string(), name: z.string() }))), ...errors(429) },
+      },
+    },
+    async () => ({ data: opts.sso.listProviders() }),
+  );
+
+  app.get(
+    '/auth/oidc/:provider/authorize',
+    {
+      config: open,
+      schema: {
+        tags: oidcTags,
+        summary: 'Start signing in with a platform identity provider: a redirect to it',
+        params: z.object({ provider: z.string().regex(/^[a-z0-9-]{1,32}$/) }),
+        querystring: authorizeQuery,
+        response: { 302: z.null().describe('To the identity provider'), ...errors(400, 404, 429) },
+      },
+    },
+    async (req, reply) =>
+      redirectTo(reply, await opts.sso.authorize({ provider: req.params.provider }, req.query.mode ?? 'bearer')),
+  );
+
+  app.get(
+    '/auth/sso/:tenantSlug/authorize',
+    {
+      config: open,
+      schema: {
+        tags: oidcTags,
+        summary: "Start signing in through an organization's own identity provider: a redirect to it",
+        params: z.object({ tenantSlug: z.string().regex(/^[a-z0-9-]{1,63}$/) }),
+        querystring: authorizeQuery,
+        response: { 302: z.null().describe('To the identity provider'), ...errors(400, 404, 429) },
+      },
+    },
+    async (req, reply) =>
+      redirectTo(reply, await opts.sso.authorize({ tenantSlug: req.params.tenantSlug }, req.query.mode ?? 'bearer')),
+  );
+
+  app.get(
+    '/auth/oidc/callback',
+    {
+      config: open,
+      schema: {
+        tags: oidcTags,
+        summary: 'Where identity providers send the browser back: completes the sign-in',
+        description:
+          'Checks the state (against the cookie set at authorize: a callback opened in another browser fails), the PKCE verifier and the ID token nonce, then signs in the account with this identity, or links the account with the same verified email, or creates one. Answers as POST /auth/login does (a session, or a second-factor challenge).',
+        querystring: z.object({
+          code: z.string().max(2048).optional(),
+          state: z.string().max(512).optional(),
+          error: z.string().max(256).optional(),
+          error_description: z.string().max(2048).optional(),
+          iss: z.string().max(2048).optional(),
+        }),
+        response: { 200: data(s.loginResult), ...errors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (req, reply) => {
+      const url = new URL(req.url, opts.publicUrl);
+      const browserState = req.cookies[OIDC_STATE_COOKIE];
+      reply.clearCookie(OIDC_STATE_COOKIE, { ...cookieOptions, sameSite: 'lax' });
+      // The provider's redirect_uri is the public URL: the code is checked against exactly it.
+      const callbackUrl = new URL(opts.sso.redirectUri);
+      callbackUrl.search = url.search;
+      const { mode, session } = await opts.sso.callback(callbackUrl, browserState);
+      return { data: sessionReply(reply, mode, session) };
+    },
+  );
+
   app.get(
     '/auth/me',
     {
+      config: { access: 'user' },
       preHandler: app.authenticate,
       schema: {
         tags,

@@ -42,7 +42,50 @@ export const refreshResult = tokenPair.extend({
   refreshToken: z.string().optional().describe('Bearer mode only'),
   csrfToken: z.string().optional().describe('Cookie mode only: send it as X-CSRF-Token'),
 });
-export const loginResult = refreshResult.extend({ user: publicUser });
+export const session = refreshResult.extend({ user: publicUser });
+export const mfaChallenge = z
+  .object({
+    mfaRequired: z.literal(true),
+    mfaToken: z.string().describe('Send it with a code to POST /auth/mfa/verify; single use'),
+    methods: z.array(z.enum(['totp', 'recovery_code'])),
+    expiresIn: z.number().int().describe('Seconds the challenge stays open'),
+  })
+  .meta({ id: 'MfaChallenge' });
+/** A session, or (accounts with a second factor) a challenge to complete at POST /auth/mfa/verify. */
+export const loginResult = z.union([session, mfaChallenge]);
+
+const totpCode = z.string().regex(/^\d{6}$/, 'must be the 6 digits your authenticator app shows');
+const recoveryCode = z.string().min(16).max(24);
+/** A current code from the authenticator app, or one of the recovery codes. */
+export const secondFactor = z
+  .object({ code: totpCode.optional(), recoveryCode: recoveryCode.optional() })
+  .refine((v) => Boolean(v.code) !== Boolean(v.recoveryCode), 'send either code or recoveryCode');
+export const mfaVerifyBody = z
+  .object({
+    mfaToken: z.string().min(16).max(200),
+    code: totpCode.optional(),
+    recoveryCode: recoveryCode.optional(),
+    mode: loginBody.shape.mode,
+  })
+  .refine((v) => Boolean(v.code) !== Boolean(v.recoveryCode), 'send either code or recoveryCode');
+export const mfaEnrollBody = z.object({ password: z.string().min(1).max(256).optional() });
+export const mfaConfirmBody = z.object({ code: totpCode });
+export const mfaReauthBody = z
+  .object({
+    password: z.string().min(1).max(256).optional().describe('Required when the account has a password'),
+    code: totpCode.optional(),
+    recoveryCode: recoveryCode.optional(),
+  })
+  .refine((v) => Boolean(v.code) !== Boolean(v.recoveryCode), 'send either code or recoveryCode');
+export const mfaStatus = z.object({
+  enabled: z.boolean(),
+  enabledAt: z.iso.datetime().nullable(),
+  pending: z.boolean().describe('Enrolled but not confirmed yet'),
+  recoveryCodesRemaining: z.number().int(),
+});
+export const recoveryCodes = z.object({
+  recoveryCodes: z.array(z.string()).describe('Ten single-use codes, shown this once: store them somewhere safe'),
+});
 
 export const meResult = z.object({
   user: publicUser.extend({

@@ -6,6 +6,7 @@ import type { AuthTokenPurpose } from '../../platform/db/schema.js';
 import { badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/service.js';
 import type { Outbox } from '../jobs/outbox.js';
+import type { Mfa, SecondFactor } from './mfa.js';
 import type { PasswordHasher } from './passwords.js';
 import * as repo from './repository.js';
 import { type AccessTokens, hashToken, newEmailToken, newRefreshToken } from './tokens.js';
@@ -54,6 +55,7 @@ export function createAuthService(deps: {
   lockout: { threshold: number; durationMs: number };
   passwords: PasswordHasher;
   audit: AuditLog;
+  mfa: Mfa;
 }) {
   const { db, tokens, cache, outbox, passwords, audit } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
@@ -70,6 +72,7 @@ export function createAuthService(deps: {
     exec: Executor,
     userId: string,
     tenantId: string | null,
+    amr: string[],
     familyId: string = randomUUID(),
   ): Promise<TokenPair> {
     const refreshToken = newRefreshToken();
@@ -77,12 +80,13 @@ export function createAuthService(deps: {
       userId,
       familyId,
       tenantId,
+      amr,
       tokenHash: hashToken(refreshToken),
       expiresAt: new Date(Date.now() + refreshTtlMs),
     });
     return {
       accessToken: tokens.sign(
-        tenantId ? { sub: userId, tid: tenantId, sid: familyId } : { sub: userId, sid: familyId },
+        tenantId ? { sub: userId, tid: tenantId, sid: familyId, amr } : { sub: userId, sid: familyId, amr },
       ),
       refreshToken,
       expiresIn: tokens.ttlSeconds,
@@ -157,11 +161,40 @@ export function createAuthService(deps: {
         throw invalidCredentials();
       }
       if (user.failedLogins > 0 || user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
-      await audit.recordForUser(user.id, { action: 'login.succeeded', actorUserId: user.id });
-      if (input.tenantId && !(await repo.isMember(db.system, input.tenantId, user.id))) {
-        throw notFound('Tenant');
+      return this.startSession(user.id, input.tenantId ?? null, ['pwd']);
+    },
+
+    /**
+     * The first factor was right (a password, an identity provider): a session, or, for an
+     * account with a second factor, a challenge for POST /auth/mfa/verify.
+     */
+    async startSession(userId: string, tenantId: string | null, amr: string[]) {
+      if (tenantId && !(await repo.isMember(db.system, tenantId, userId))) throw notFound('Tenant');
+      if (!amr.includes('otp') && (await deps.mfa.isEnabled(db.system, userId))) {
+        return deps.mfa.challenge(userId, tenantId, amr);
       }
-      return { ...(await issue(db.system, user.id, input.tenantId ?? null)), user: toPublicUser(user) };
+      const user = await repo.findUserById(db.system, userId);
+      if (!user) throw invalidCredentials();
+      await audit.recordForUser(userId, { action: 'login.succeeded', actorUserId: userId, details: { amr } });
+      return { ...(await issue(db.system, userId, tenantId, amr)), user: toPublicUser(user) };
+    },
+
+    /** The second step of a sign-in with a second factor. */
+    async verifyMfa(mfaToken: string, proof: SecondFactor) {
+      const done = await deps.mfa.verify(mfaToken, proof);
+      const session = await this.startSession(done.userId, done.tenantId, done.amr);
+      if ('mfaRequired' in session) throw new Error('a verified challenge cannot need another');
+      return session;
+    },
+
+    /** Re-authentication for sensitive changes: the password, when the account has one. */
+    async confirmPassword(userId: string, password: string | undefined): Promise<void> {
+      const user = await repo.findUserById(db.system, userId);
+      if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
+      if (!user.passwordHash) return;
+      if (!password || !(await passwords.verify(user.passwordHash, password))) {
+        throw badRequest('wrong_password', 'The current password is incorrect');
+      }
     },
 
     /** Rotates: the presented token stops working; presenting it again revokes its family. */
@@ -170,7 +203,7 @@ export function createAuthService(deps: {
       // Claim and successor commit together: a crash in between cannot strand the session.
       const pair = await db.transaction(async (tx) => {
         const claimed = await repo.claimRefreshToken(tx, tokenHash);
-        return claimed ? issue(tx, claimed.userId, claimed.tenantId, claimed.familyId) : null;
+        return claimed ? issue(tx, claimed.userId, claimed.tenantId, claimed.amr, claimed.familyId) : null;
       });
       if (!pair) {
         const known = await repo.findRefreshToken(db.system, tokenHash);

@@ -8,6 +8,8 @@ export interface AccessClaims {
   tid?: string;
   /** the session (refresh-token family) the token was issued for: "sign out my other sessions" */
   sid?: string;
+  /** how the session was authenticated (RFC 8176 values: `pwd`, `otp`; and `sso`) */
+  amr?: string[];
 }
 
 /**
@@ -129,12 +131,13 @@ export function createAccessTokens(cfg: TokenConfig) {
       const key = keys.get(kid);
       if (!key) throw new Error('unknown signing key');
       if (header.alg !== key.algorithm) throw new Error('algorithm does not match the key');
-      const payload = key.verify(token) as { sub?: unknown; tid?: unknown; sid?: unknown };
+      const payload = key.verify(token) as { sub?: unknown; tid?: unknown; sid?: unknown; amr?: unknown };
       if (typeof payload.sub !== 'string') throw new Error('token has no subject');
       return {
         sub: payload.sub,
         tid: typeof payload.tid === 'string' ? payload.tid : undefined,
         sid: typeof payload.sid === 'string' ? payload.sid : undefined,
+        amr: Array.isArray(payload.amr) ? payload.amr.filter((v): v is string => typeof v === 'string') : undefined,
       };
     },
     /** The public keys (asymmetric signing only), as a JSON Web Key Set. */

@@ -12,6 +12,7 @@ export async function authorRoutes(fastify: FastifyInstance, opts: { authors: Au
   app.get(
     '/authors',
     {
+      config: { access: 'authors:read' },
       schema: {
         tags,
         security,
@@ -26,6 +27,7 @@ export async function authorRoutes(fastify: FastifyInstance, opts: { authors: Au
   app.get(
     '/authors/:userId',
     {
+      config: { access: 'authors:read' },
       schema: {
         tags,
         security,
@@ -41,6 +43,7 @@ export async function authorRoutes(fastify: FastifyInstance, opts: { authors: Au
   app.patch(
     '/authors/:userId',
     {
+      config: { access: 'authors:update:own' },
       schema: {
         tags,
         security,

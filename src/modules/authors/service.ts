@@ -18,10 +18,10 @@ export function createAuthorsService(deps: { db: Database; outbox: Outbox; versi
   const { db, outbox } = deps;
   return {
     list: (ctx: TenantContext) =>
-      inTenant(db, ctx, 'members:read', async (tx) => (await repo.listProfiles(tx, ctx.tenantId)).map(toProfileDto)),
+      inTenant(db, ctx, 'authors:read', async (tx) => (await repo.listProfiles(tx, ctx.tenantId)).map(toProfileDto)),
 
     get: (ctx: TenantContext, userId: string) =>
-      inTenant(db, ctx, 'members:read', async (tx) => {
+      inTenant(db, ctx, 'authors:read', async (tx) => {
         const p = await repo.findProfile(tx, ctx.tenantId, userId);
         if (!p) throw notFound('Author');
         return toProfileDto(p);
@@ -30,7 +30,7 @@ export function createAuthorsService(deps: { db: Database; outbox: Outbox; versi
     /** Members edit their own profile; owners and admins anyone's. */
     async update(ctx: TenantContext, userId: string, patch: repo.ProfilePatch) {
       if (Object.keys(patch).length === 0) throw badRequest('empty_patch', 'Send at least one field to change');
-      const dto = await inTenant(db, ctx, 'members:read', async (tx, role) => {
+      const dto = await inTenant(db, ctx, 'authors:update:own', async (tx, role) => {
         if (userId !== ctx.userId && !can(role, 'members:manage')) throw forbidden();
         try {
           if (!(await repo.updateProfile(tx, ctx.tenantId, userId, patch))) throw notFound('Author');

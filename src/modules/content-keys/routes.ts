@@ -21,6 +21,7 @@ export async function contentKeyRoutes(fastify: FastifyInstance, opts: { content
   app.post(
     '/content-keys',
     {
+      config: { access: 'content-keys:manage' },
       schema: {
         tags,
         security,
@@ -42,6 +43,7 @@ export async function contentKeyRoutes(fastify: FastifyInstance, opts: { content
   app.get(
     '/content-keys',
     {
+      config: { access: 'content-keys:manage' },
       schema: {
         tags,
         security,
@@ -55,6 +57,7 @@ export async function contentKeyRoutes(fastify: FastifyInstance, opts: { content
   app.delete(
     '/content-keys/:id',
     {
+      config: { access: 'content-keys:manage' },
       schema: {
         tags,
         security,

@@ -10,6 +10,7 @@ export async function exportRoutes(fastify: FastifyInstance, opts: { exports: Ex
   app.post(
     '/exports',
     {
+      config: { access: 'exports:create' },
       schema: {
         tags,
         security,
@@ -26,6 +27,7 @@ export async function exportRoutes(fastify: FastifyInstance, opts: { exports: Ex
   app.get(
     '/exports/:jobId',
     {
+      config: { access: 'exports:create' },
       schema: {
         tags,
         security,

@@ -55,16 +55,19 @@ export async function jobRoutes(fastify: FastifyInstance, opts: { jobs: JobsServ
   const security = [{ bearerAuth: [] }];
   app.addHook('preHandler', app.authenticate);
 
-  /** Platform admins act on everything; others in the tenant the request names. */
-  async function viewerOf(req: FastifyRequest): Promise<JobViewer> {
-    if (await auth.isPlatformAdmin(req.auth!.userId)) return { platformAdmin: true };
+  // Platform admins (people, never keys) act on everything; others in the tenant the request names.
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.access === 'operator') return;
+    if (!req.auth!.apiKey && (await auth.isPlatformAdmin(req.auth!.userId))) return;
     await app.resolveTenant(req);
-    return { platformAdmin: false, tenant: req.tenant! };
-  }
+  });
+  const viewerOf = async (req: FastifyRequest): Promise<JobViewer> =>
+    req.tenant ? { platformAdmin: false, tenant: req.tenant } : { platformAdmin: true };
 
   app.get(
     '/jobs/:id',
     {
+      config: { access: 'jobs:read', operators: true },
       schema: {
         tags,
         security,
@@ -80,6 +83,7 @@ export async function jobRoutes(fastify: FastifyInstance, opts: { jobs: JobsServ
   app.post(
     '/jobs/:id/retry',
     {
+      config: { access: 'jobs:retry', operators: true },
       schema: {
         tags,
         security,
@@ -94,6 +98,7 @@ export async function jobRoutes(fastify: FastifyInstance, opts: { jobs: JobsServ
   app.get(
     '/queues/stats',
     {
+      config: { access: 'operator' },
       schema: {
         tags,
         security,
@@ -107,6 +112,7 @@ export async function jobRoutes(fastify: FastifyInstance, opts: { jobs: JobsServ
   app.get(
     '/queues/:name/failed',
     {
+      config: { access: 'jobs:read', operators: true },
       schema: {
         tags,
         security,

@@ -28,6 +28,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.post(
     base,
     {
+      config: { access: 'posts:create' },
       schema: {
         tags,
         security,
@@ -44,6 +45,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.get(
     base,
     {
+      config: { access: 'posts:read' },
       schema: {
         tags,
         security,
@@ -62,6 +64,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.get(
     `${base}/:idOrSlug`,
     {
+      config: { access: 'posts:read' },
       schema: {
         tags,
         security,
@@ -78,6 +81,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.patch(
     `${base}/:id`,
     {
+      config: { access: 'posts:update:own' },
       schema: {
         tags,
         security,
@@ -106,6 +110,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
     app.post(
       `${base}/:id/${action}`,
       {
+        config: { access: 'posts:publish:own' },
         ...(action === 'publish' && { preHandler: app.requireVerifiedEmail }),
         schema: {
           tags,
@@ -125,6 +130,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.post(
     `${base}/:id/schedule`,
     {
+      config: { access: 'posts:publish:own' },
       preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
@@ -153,6 +159,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.get(
     `${base}/:id/revisions`,
     {
+      config: { access: 'posts:read' },
       schema: {
         tags,
         security,
@@ -169,6 +176,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.get(
     `${base}/:id/revisions/:revisionId`,
     {
+      config: { access: 'posts:read' },
       schema: {
         tags,
         security,
@@ -184,6 +192,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.post(
     `${base}/:id/revisions/:revisionId/restore`,
     {
+      config: { access: 'posts:update:own' },
       schema: {
         tags,
         security,
@@ -204,6 +213,7 @@ export async function postRoutes(fastify: FastifyInstance, opts: { posts: PostsS
   app.delete(
     `${base}/:id`,
     {
+      config: { access: 'posts:delete:own' },
       schema: {
         tags,
         security,

@@ -12,6 +12,7 @@ export async function searchRoutes(fastify: FastifyInstance, opts: { search: Sea
   app.get(
     '/search',
     {
+      config: { access: 'posts:read' },
       schema: {
         tags,
         security,

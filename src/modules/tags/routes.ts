@@ -12,6 +12,7 @@ export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsServ
   app.get(
     '/tags',
     {
+      config: { access: 'tags:read' },
       schema: {
         tags,
         security,
@@ -26,6 +27,7 @@ export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsServ
   app.post(
     '/tags',
     {
+      config: { access: 'tags:manage' },
       schema: {
         tags,
         security,
@@ -41,6 +43,7 @@ export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsServ
   app.get(
     '/tags/:id',
     {
+      config: { access: 'tags:read' },
       schema: {
         tags,
         security,
@@ -56,6 +59,7 @@ export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsServ
   app.patch(
     '/tags/:id',
     {
+      config: { access: 'tags:manage' },
       schema: {
         tags,
         security,
@@ -72,6 +76,7 @@ export async function tagRoutes(fastify: FastifyInstance, opts: { tags: TagsServ
   app.delete(
     '/tags/:id',
     {
+      config: { access: 'tags:manage' },
       schema: {
         tags,
         security,

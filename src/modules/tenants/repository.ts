@@ -165,3 +165,13 @@ export async function deleteInvitation(tx: Executor, tenantId: string, id: strin
     .returning({ id: invitations.id });
   return rows.length > 0;
 }
+
+export async function setRequireMfa(tx: Executor, tenantId: string, requireMfa: boolean) {
+  await tx.update(tenants).set({ requireMfa, updatedAt: sql`now()` }).where(eq(tenants.id, tenantId));
+}
+
+/** Also read by the authorization guard before the tenant's transaction (system executor). */
+export async function getRequireMfa(db: Executor, tenantId: string): Promise<boolean> {
+  const [row] = await db.select({ requireMfa: tenants.requireMfa }).from(tenants).where(eq(tenants.id, tenantId));
+  return row?.requireMfa ?? false;
+}

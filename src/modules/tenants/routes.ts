@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { TenantContext } from '../../platform/db/index.js';
 import { data, errors } from '../../platform/http/schemas.js';
+import { AppError } from '../../shared/errors.js';
 import * as s from './schemas.js';
 import type { TenantsService } from './service.js';
 
@@ -22,6 +23,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.post(
     '/tenants',
     {
+      config: { access: 'user' },
       schema: {
         tags,
         security,
@@ -36,6 +38,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.get(
     '/tenants',
     {
+      config: { access: 'user' },
       schema: {
         tags,
         security,
@@ -49,6 +52,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.get(
     '/tenants/:id',
     {
+      config: { access: 'tenant:read' },
       schema: {
         tags,
         security,
@@ -63,6 +67,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.put(
     '/tenants/:id/settings',
     {
+      config: { access: 'tenant:update' },
       schema: {
         tags,
         security,
@@ -75,9 +80,61 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
     async (req) => ({ data: await tenants.updateSettings(ctxOf(req), req.body) }),
   );
 
+  const securityPolicy = z.object({
+    requireMfa: z
+      .boolean()
+      .describe(
+        'Staff must sign in with a second factor (TOTP) to act in this organization; API keys are not affected',
+      ),
+  });
+
+  app.get(
+    '/tenants/:id/security',
+    {
+      config: { access: 'tenant:read' },
+      schema: {
+        tags,
+        security,
+        summary: "The organization's security policy",
+        params: s.tenantIdParams,
+        response: { 200: data(securityPolicy), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => ({ data: await tenants.getSecurityPolicy(ctxOf(req)) }),
+  );
+
+  app.put(
+    '/tenants/:id/security',
+    {
+      config: { access: 'tenant:security' },
+      schema: {
+        tags,
+        security,
+        summary: 'Set the security policy (owners): require a second factor of all staff',
+        description:
+          'With `requireMfa`, members whose session did not use a second factor get 403 `mfa_required` on this organization’s routes until they turn on two-factor authentication and sign in with it. Turning it on needs an owner who signed in with a second factor.',
+        params: s.tenantIdParams,
+        body: securityPolicy.strict(),
+        response: { 200: data(securityPolicy), ...errors(400, 401, 403, 404, 422) },
+      },
+    },
+    async (req) => {
+      // The owner turning it on must meet it first, or they lock themselves out.
+      if (req.body.requireMfa && !req.auth!.amr?.includes('otp')) {
+        throw new AppError(
+          422,
+          'mfa_required_first',
+          'Sign in with a second factor yourself before requiring one of your staff',
+        );
+      }
+      return { data: await tenants.setSecurityPolicy(ctxOf(req), req.body) };
+    },
+  );
+
   app.get(
     '/tenants/:id/usage',
     {
+      config: { access: 'tenant:usage' },
       schema: {
         tags,
         security,
@@ -92,6 +149,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.get(
     '/tenants/:id/members',
     {
+      config: { access: 'members:read' },
       schema: {
         tags,
         security,
@@ -106,6 +164,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.post(
     '/tenants/:id/members',
     {
+      config: { access: 'members:manage' },
       preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
@@ -127,6 +186,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.patch(
     '/tenants/:id/members/:userId',
     {
+      config: { access: 'members:manage' },
       preHandler: app.requireVerifiedEmail,
       schema: {
         tags,
@@ -146,6 +206,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.delete(
     '/tenants/:id/members/:userId',
     {
+      config: { access: 'members:remove:own' },
       // Leaving needs no verified address; removing someone else does.
       preHandler: async (req) => {
         if ((req.params as { userId?: string }).userId !== req.auth?.userId) await app.requireVerifiedEmail(req);
@@ -167,6 +228,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.get(
     '/tenants/:id/invitations',
     {
+      config: { access: 'members:manage' },
       schema: {
         tags,
         security,
@@ -181,6 +243,7 @@ export async function tenantRoutes(fastify: FastifyInstance, opts: { tenants: Te
   app.delete(
     '/tenants/:id/invitations/:invitationId',
     {
+      config: { access: 'members:manage' },
       preHandler: app.requireVerifiedEmail,
       schema: {
         tags,

@@ -4,6 +4,7 @@ import type { Database, TenantContext } from '../../platform/db/index.js';
 import type { MemberRole, TenantSettings } from '../../platform/db/schema.js';
 import { conflict, forbidden, isUniqueViolation, notFound, unprocessable } from '../../shared/errors.js';
 import { inTenant } from '../../shared/tenant-scope.js';
+import type { ApiKeysService } from '../api-keys/service.js';
 import type { AuditLog } from '../audit/service.js';
 import { recordContentEvent } from '../delivery/events.js';
 import type { ContentVersions } from '../delivery/versions.js';
@@ -41,6 +42,8 @@ export function createTenantsService(deps: {
   outbox: Outbox;
   versions: ContentVersions;
   audit: AuditLog;
+  /** A departing member's admin API keys are revoked with their membership. */
+  apiKeys: Pick<ApiKeysService, 'revokeKeysOf' | 'forget'>;
 }) {
   const { db, users, cache, outbox } = deps;
 
@@ -50,7 +53,7 @@ export function createTenantsService(deps: {
    */
   async function changeMember(ctx: TenantContext, userId: string, next: MemberRole | null) {
     const leaving = next === null && userId === ctx.userId;
-    await inTenant(db, ctx, leaving ? null : 'members:manage', async (tx, actorRole) => {
+    const revokedKeys = await inTenant(db, ctx, leaving ? null : 'members:manage', async (tx, actorRole) => {
       const owners = await repo.lockOwners(tx, ctx.tenantId);
       const target = await repo.getMembership(tx, ctx.tenantId, userId);
       if (!target) throw notFound('Member');
@@ -70,8 +73,9 @@ export function createTenantsService(deps: {
         target: { type: 'user', id: userId },
         details: next === null ? { role: target.role, left: leaving } : { from: target.role, to: next },
       });
+      return next === null ? deps.apiKeys.revokeKeysOf(tx, ctx.tenantId, userId) : [];
     });
-    await users.forgetUsers(userId);
+    await Promise.all([users.forgetUsers(userId), deps.apiKeys.forget(revokedKeys)]);
     // Their author profile and bylines leave the public content.
     if (next === null) await deps.versions.bump(ctx.tenantId).catch(() => undefined);
   }
@@ -94,6 +98,11 @@ export function createTenantsService(deps: {
     async listMine(userId: string) {
       const rows = await repo.listTenantsOfUser(db.system, userId);
       return rows.map((r) => ({ ...toTenantDto(r), role: r.role }));
+    },
+
+    /** Whether the tenant requires a second factor of its staff: read by the guard on every request, so cached. */
+    async requiresMfa(tenantId: string): Promise<boolean> {
+      return cache.getOrLoad(`tenant-policy:${tenantId}`, async () => repo.getRequireMfa(db.system, tenantId));
     },
 
     /** Resolves a subdomain on every request, so cached; slugs never change and tenants are not deleted. */
@@ -132,6 +141,27 @@ export function createTenantsService(deps: {
       await deps.versions.bump(ctx.tenantId).catch(() => undefined);
       return dto;
     },
+
+    /** The owner's security policy: whether staff must sign in with a second factor. */
+    async setSecurityPolicy(ctx: TenantContext, policy: { requireMfa: boolean }) {
+      const result = await inTenant(db, ctx, 'tenant:security', async (tx) => {
+        const before = await repo.getRequireMfa(tx, ctx.tenantId);
+        await repo.setRequireMfa(tx, ctx.tenantId, policy.requireMfa);
+        if (before !== policy.requireMfa) {
+          await deps.audit.record(tx, ctx.tenantId, {
+            action: 'tenant.mfa_policy_changed',
+            actorUserId: ctx.userId,
+            details: { requireMfa: policy.requireMfa },
+          });
+        }
+        return { requireMfa: policy.requireMfa };
+      });
+      await cache.invalidate(`tenant-policy:${ctx.tenantId}`);
+      return result;
+    },
+
+    getSecurityPolicy: (ctx: TenantContext) =>
+      inTenant(db, ctx, 'tenant:read', async (tx) => ({ requireMfa: await repo.getRequireMfa(tx, ctx.tenantId) })),
 
     usage: (ctx: TenantContext) =>
       inTenant(db, ctx, 'tenant:usage', async (tx) => ({

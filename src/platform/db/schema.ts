@@ -1,6 +1,7 @@
 // Timestamps have millisecond precision so they round-trip exactly through JavaScript Dates (cursors).
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -66,6 +67,8 @@ export const tenants = pgTable('tenants', {
   name: text('name').notNull(),
   slug: text('slug').notNull().unique('tenants_slug_key'),
   settings: jsonb('settings').$type<TenantSettings>().notNull().default({}),
+  /** Staff must sign in with a second factor (TOTP) to act in this tenant. */
+  requireMfa: boolean('require_mfa').notNull().default(false),
   ...timestamps,
 });
 
@@ -76,7 +79,8 @@ export const users = pgTable(
     /** Stored lower-cased; unique. */
     email: text('email').notNull(),
     name: text('name').notNull(),
-    passwordHash: text('password_hash').notNull(),
+    /** Null for accounts created through single sign-on (no password until they set one by reset). */
+    passwordHash: text('password_hash'),
     /** Operators of the deployment (job dashboards, every tenant's jobs); set by `npm run admin:grant`. */
     platformAdmin: boolean('platform_admin').notNull().default(false),
     /** Set when the user follows the link emailed at registration (or resets their password). */
@@ -84,6 +88,12 @@ export const users = pgTable(
     /** Consecutive failed sign-ins; the account locks for a while at a threshold (reset on success). */
     failedLogins: integer('failed_logins').notNull().default(0),
     lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date', precision: 3 }),
+    /** TOTP secret, AES-256-GCM sealed with a key from the environment; set at enrolment. */
+    totpSecret: text('totp_secret'),
+    /** Set when enrolment is confirmed with a first code: from then on sign-in needs a second factor. */
+    totpEnabledAt: timestamp('totp_enabled_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    /** The last accepted TOTP time step: a code is accepted once (RFC 6238 §5.2). */
+    totpLastStep: bigint('totp_last_step', { mode: 'number' }),
     ...timestamps,
   },
   (t) => [uniqueIndex('users_email_key').on(t.email)],
@@ -185,6 +195,8 @@ export const refreshTokens = pgTable(
     createdAt: timestamps.createdAt,
     rotatedAt: timestamp('rotated_at', { withTimezone: true, mode: 'date', precision: 3 }),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    /** How the session was opened (`pwd`, `otp`, `sso`…): carried to every access token as `amr`. */
+    amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
   },
   (t) => [
     uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
@@ -470,4 +482,154 @@ export const processedJobs = pgTable(
     processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow(),
   },
   (t) => [index('processed_jobs_processed_at_idx').on(t.processedAt)],
+);
+
+/** Ten single-use recovery codes per user with TOTP, stored as SHA-256 (80 random bits each). Global. */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [primaryKey({ name: 'recovery_codes_pkey', columns: [t.userId, t.codeHash] })],
+);
+
+/**
+ * A sign-in waiting for its second factor: the password (or identity provider) was right, the
+ * code is still to come. Single use, short-lived, a few attempts. Global.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull(),
+    tenantId: uuid('tenant_id'),
+    /** How the first factor was given (`pwd`, `sso`…). */
+    amr: text('amr').array().notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    uniqueIndex('mfa_challenges_token_hash_key').on(t.tokenHash),
+    index('mfa_challenges_user_id_idx').on(t.userId),
+  ],
+);
+
+export const apiKeyScopes = ['content:read', 'content:write', 'members:read', 'admin'] as const;
+export type ApiKeyScope = (typeof apiKeyScopes)[number];
+
+/**
+ * Admin API keys for integrations: per tenant, scoped, stored as SHA-256, shown once. A key acts
+ * for the member who created it and never beyond that member's current role.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    name: text('name').notNull(),
+    /** The key's first characters, to recognise it in a list. */
+    prefix: text('prefix').notNull(),
+    keyHash: text('key_hash').notNull(),
+    scopes: text('scopes').array().notNull(),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Requests a minute this key may make; null = the deployment default. */
+    rateLimitPerMinute: integer('rate_limit_per_minute'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    primaryKey({ name: 'api_keys_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+    index('api_keys_created_by_idx').on(t.createdBy),
+    check(
+      'api_keys_scopes_check',
+      sql`cardinality(${t.scopes}) > 0 and ${t.scopes} <@ array['content:read','content:write','members:read','admin']::text[]`,
+    ),
+  ],
+);
+
+/** A person's account at an identity provider (`google`, `github`, or `tenant:<id>` for an organization's own). */
+export const userIdentities = pgTable(
+  'user_identities',
+  {
+    provider: text('provider').notNull(),
+    subject: text('subject').notNull(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    createdAt: timestamps.createdAt,
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true, mode: 'date', precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: 'user_identities_pkey', columns: [t.provider, t.subject] }),
+    index('user_identities_user_id_idx').on(t.userId),
+  ],
+);
+
+/** An organization's own OIDC identity provider. */
+export const tenantSso = pgTable('tenant_sso', {
+  tenantId: uuid('tenant_id')
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  issuer: text('issuer').notNull(),
+  clientId: text('client_id').notNull(),
+  /** AES-256-GCM sealed with a key from the environment. */
+  clientSecret: text('client_secret').notNull(),
+  /** Members whose email is in one of the tenant's verified domains sign in only through it. */
+  enforced: boolean('enforced').notNull().default(false),
+  /** Role given to a person of a verified domain signing in for the first time; null = no automatic membership. */
+  defaultRole: memberRole('default_role'),
+  ...timestamps,
+});
+
+/** Email domains an organization claims; verified by a DNS TXT record. A domain is verified by one tenant at most. */
+export const tenantDomains = pgTable(
+  'tenant_domains',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    domain: text('domain').notNull(),
+    verificationToken: text('verification_token').notNull(),
+    verifiedAt: timestamp('verified_at', { withTimezone: true, mode: 'date', precision: 3 }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    primaryKey({ name: 'tenant_domains_pkey', columns: [t.tenantId, t.domain] }),
+    uniqueIndex('tenant_domains_verified_domain_key').on(t.domain).where(sql`verified_at is not null`),
+  ],
+);
+
+/** An OIDC sign-in in progress: state, nonce and PKCE verifier, single use, a few minutes. Global. */
+export const oidcStates = pgTable(
+  'oidc_states',
+  {
+    stateHash: text('state_hash').primaryKey(),
+    /** `google`, `github`, or `tenant:<id>`. */
+    provider: text('provider').notNull(),
+    nonce: text('nonce').notNull(),
+    codeVerifier: text('code_verifier').notNull(),
+    /** `token` (JSON body) or `cookie` (refresh token in a cookie), as for password sign-in. */
+    mode: text('mode').notNull().default('token'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull(),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [index('oidc_states_expires_at_idx').on(t.expiresAt)],
 );
