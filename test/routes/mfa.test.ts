@@ -333,7 +333,7 @@ describe.each(databaseKinds)('two-factor authentication on $name', (kind) => {
     expect(n?.n).toBe(1);
   });
 
-  it('five wrong codes void the challenge: the right code is then refused (and not used up); each failure is audited', async () => {
+  it('five wrong codes void the challenge and lock the account like five wrong passwords; each failure is audited', async () => {
     const u = await createUser(app);
     const tenant = await createTenant(app, u);
     const { a } = await enable(u);
@@ -347,16 +347,36 @@ describe.each(databaseKinds)('two-factor authentication on $name', (kind) => {
     const [ch] = await row('select attempts, used_at from mfa_challenges where user_id = $1', [u.id]);
     expect(ch).toMatchObject({ attempts: 5, used_at: null });
 
-    // The refused code was never checked, so it still signs in on a new challenge.
+    // The account is locked: even the right password is answered as a wrong one, with no challenge.
+    expectError(await login(u.email), 401, 'invalid_credentials');
+    const locked = await audit(tenant.as(u), 'account.locked');
+    expect(locked).toHaveLength(1);
+    expect(locked[0]).toMatchObject({ actorUserId: u.id, details: { after: 'mfa' } });
+
+    // When the lock runs out, the refused code (never checked) signs in on a new challenge.
+    await tdb.db.query("update users set locked_until = now() - interval '1 second' where id = $1", [u.id]);
     const fresh = await challenge(u.email);
     expect(claimsOf(expectSession(await verify({ mfaToken: fresh, code: right })).accessToken).amr).toEqual([
       'pwd',
       'otp',
     ]);
+    const [after] = await row('select failed_logins from users where id = $1', [u.id]);
+    expect(after?.failed_logins).toBe(0);
 
     const failed = await audit(tenant.as(u), 'mfa.challenge_failed');
     expect(failed).toHaveLength(5);
     for (const e of failed) expect(e.actorUserId).toBe(u.id);
+  });
+
+  it('turning two-factor authentication on ends the sessions opened with the password alone, except the current one', async () => {
+    const u = await createUser(app);
+    const other = await login(u.email);
+    expect(other.statusCode, other.body).toBe(200);
+    await enable(u);
+    const refresh = (refreshToken: string) =>
+      app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } });
+    expectError(await refresh(other.json().data.refreshToken), 401, 'invalid_refresh_token');
+    expect((await refresh(u.refreshToken)).statusCode).toBe(200);
   });
 
   it('wrong recovery codes count as attempts too', async () => {

@@ -6,6 +6,7 @@ import type { Database, Executor } from '../../platform/db/index.js';
 import { mfaChallenges, recoveryCodes, users } from '../../platform/db/schema.js';
 import { AppError, conflict, unauthorized } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/service.js';
+import { revokeUserSessions } from './repository.js';
 import { hashToken, newRefreshToken } from './tokens.js';
 
 /** RFC 6238 defaults every authenticator app supports: SHA-1, 6 digits, 30 s; one step of drift either way. */
@@ -151,13 +152,15 @@ export function createMfa(deps: { db: Database; sealer: Sealer; audit: AuditLog;
     },
 
     /** The first code proves the app has the secret: TOTP is on, and ten recovery codes are returned (once). */
-    async confirm(userId: string, code: string): Promise<string[]> {
+    async confirm(userId: string, code: string, keepSession?: string): Promise<string[]> {
       const codes = await db.transaction(async (tx) => {
         const u = await loadUser(tx, userId);
         if (!u?.totpSecret) throw conflict('mfa_not_enrolled', 'Start with POST /auth/mfa/totp/enroll');
         if (u.totpEnabledAt) throw conflict('mfa_already_enabled', 'Two-factor authentication is already on');
         if (!(await acceptTotp(tx, userId, code))) return null;
         await tx.update(users).set({ totpEnabledAt: sql`now()` }).where(eq(users.id, userId));
+        // Sessions opened with the password alone end; this one stays.
+        await revokeUserSessions(tx, userId, keepSession);
         return replaceRecoveryCodes(tx, userId);
       });
       if (!codes) throw invalidMfaCode();
@@ -217,7 +220,8 @@ export function createMfa(deps: { db: Database; sealer: Sealer; audit: AuditLog;
 
     /**
      * Completes a challenge: the right code consumes it and returns who signed in and how; a wrong
-     * one counts an attempt, and the fifth wrong one voids the challenge.
+     * one counts an attempt (`status: 'wrong'`, for the caller to count against the account), and
+     * the fifth wrong one voids the challenge.
      */
     async verify(mfaToken: string, proof: SecondFactor) {
       const tokenHash = hashToken(mfaToken);
@@ -251,7 +255,7 @@ export function createMfa(deps: { db: Database; sealer: Sealer; audit: AuditLog;
       }
       if (result.status === 'wrong') {
         await audit.recordForUser(result.userId, { action: 'mfa.challenge_failed', actorUserId: result.userId });
-        throw invalidMfaCode();
+        return result;
       }
       await recordFactor(result.userId, result.factor);
       return result;

@@ -402,7 +402,9 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         response: { 200: data(s.recoveryCodes), ...errors(400, 401, 403, 409, 413, 415, 429) },
       },
     },
-    async (req) => ({ data: { recoveryCodes: await opts.mfa.confirm(req.auth!.userId, req.body.code) } }),
+    async (req) => ({
+      data: { recoveryCodes: await opts.mfa.confirm(req.auth!.userId, req.body.code, req.auth!.sessionId) },
+    }),
   );
 
   app.post(

@@ -3,10 +3,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor } from '../../platform/db/index.js';
 import type { AuthTokenPurpose } from '../../platform/db/schema.js';
-import { badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
+import { AppError, badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/service.js';
 import type { Outbox } from '../jobs/outbox.js';
-import type { Mfa, SecondFactor } from './mfa.js';
+import { invalidMfaCode, type Mfa, type SecondFactor } from './mfa.js';
 import type { PasswordHasher } from './passwords.js';
 import * as repo from './repository.js';
 import { type AccessTokens, hashToken, newEmailToken, newRefreshToken } from './tokens.js';
@@ -182,6 +182,28 @@ export function createAuthService(deps: {
     /** The second step of a sign-in with a second factor. */
     async verifyMfa(mfaToken: string, proof: SecondFactor) {
       const done = await deps.mfa.verify(mfaToken, proof);
+      if (done.status === 'wrong') {
+        // Wrong codes count with wrong passwords: the account locks as it would for those.
+        const after = await repo.recordFailedLogin(
+          db.system,
+          done.userId,
+          deps.lockout.threshold,
+          deps.lockout.durationMs,
+        );
+        if (after && after.failedLogins === deps.lockout.threshold) {
+          await audit.recordForUser(done.userId, {
+            action: 'account.locked',
+            actorUserId: done.userId,
+            details: { until: after.lockedUntil?.toISOString(), after: 'mfa' },
+          });
+        }
+        throw invalidMfaCode();
+      }
+      const user = await repo.findUserById(db.system, done.userId);
+      if (user?.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
+        throw new AppError(401, 'mfa_challenge_expired', 'This sign-in has expired or was used; sign in again');
+      }
+      if (user && user.failedLogins > 0) await repo.clearFailedLogins(db.system, user.id);
       const session = await this.startSession(done.userId, done.tenantId, done.amr);
       if ('mfaRequired' in session) throw new Error('a verified challenge cannot need another');
       return session;

@@ -1,6 +1,8 @@
+import { lookup as lookupCallback } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import * as client from 'openid-client';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { AppError, badRequest } from '../../shared/errors.js';
 
 /** An identity provider a sign-in can go through. */
@@ -46,6 +48,33 @@ for (const [net, prefix] of [
   privateRanges.addSubnet(net, prefix, 'ipv6');
 }
 
+const isPrivate = (address: string, family: number) => privateRanges.check(address, family === 6 ? 'ipv6' : 'ipv4');
+
+/**
+ * Every request to an identity provider (discovery, the endpoints its document names, keys,
+ * user info) connects only to public addresses, checked on the address actually connected to:
+ * an issuer whose document points inside the network, or a name that resolves differently the
+ * second time (DNS rebinding), is refused.
+ */
+const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+  lookupCallback(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, '', 0);
+    const bad = addresses.find((a) => isPrivate(a.address, a.family));
+    if (bad || addresses.length === 0) {
+      return callback(new Error(`${hostname} resolves to a private address`), '', 0);
+    }
+    if (options.all) return (callback as unknown as (e: null, a: typeof addresses) => void)(null, addresses);
+    return callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+};
+const publicOnlyAgent = new Agent({ connect: { lookup: publicOnlyLookup } });
+export const publicOnlyFetch: client.CustomFetch = async (url, options) => {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  const family = isIP(host);
+  if (family && isPrivate(host, family)) throw new Error(`${host} is a private address`);
+  return (await undiciFetch(url, { ...(options as object), dispatcher: publicOnlyAgent })) as unknown as Response;
+};
+
 const discoveryFailed = (issuer: string) =>
   badRequest('oidc_discovery_failed', `Could not read the OpenID configuration of ${issuer}`);
 
@@ -72,9 +101,7 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
     for (const a of addresses) {
-      if (privateRanges.check(a.address, a.family === 6 ? 'ipv6' : 'ipv4')) {
-        throw badRequest('invalid_issuer', 'The issuer must be on a public address');
-      }
+      if (isPrivate(a.address, a.family)) throw badRequest('invalid_issuer', 'The issuer must be on a public address');
     }
   }
 
@@ -101,13 +128,16 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
           p.clientId,
           undefined,
           client.ClientSecretBasic(p.clientSecret),
-          opts.allowInsecure ? { execute: [client.allowInsecureRequests], timeout: 10 } : { timeout: 10 },
+          opts.allowInsecure
+            ? { execute: [client.allowInsecureRequests], timeout: 10 }
+            : { [client.customFetch]: publicOnlyFetch, timeout: 10 },
         );
       } catch (err) {
         if (err instanceof AppError) throw err;
         throw discoveryFailed(p.issuer);
       }
     }
+    if (!opts.allowInsecure) config[client.customFetch] = publicOnlyFetch;
     configs.set(p.key, { config, at: Date.now(), fingerprint });
     return config;
   }
