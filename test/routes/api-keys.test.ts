@@ -275,10 +275,20 @@ describe.each(databaseKinds)('admin API keys on $name', (kind) => {
   });
 
   it('an admin key administers, but mints no keys and calls no account routes', async () => {
-    const k = bearer((await mkKey(['admin'])).key);
+    const created = await mkKey(['admin']);
+    const k = bearer(created.key);
     expect((await call('GET', '/audit-log', k)).statusCode).toBe(200);
     const ck = await call('POST', '/content-keys', k, { name: 'Site' });
     expect(ck.statusCode, ck.body).toBe(201);
+    // The audit log names the key beside the member it acts for.
+    const logged = await call('GET', '/audit-log?action=content_key.created&limit=100', t.as(t.owner));
+    expect(logged.json().data).toContainEqual(
+      expect.objectContaining({
+        actorUserId: created.createdBy,
+        target: expect.objectContaining({ id: ck.json().data.id }),
+        details: expect.objectContaining({ viaApiKey: created.id }),
+      }),
+    );
     expect((await call('GET', `/tenants/${t.id}/members`, k)).statusCode).toBe(200);
     expect((await call('GET', `/tenants/${t.id}/usage`, k)).statusCode).toBe(200);
 

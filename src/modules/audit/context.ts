@@ -6,6 +6,8 @@ import fp from 'fastify-plugin';
 export interface RequestOrigin {
   ip: string;
   userAgent: string | null;
+  /** Set when an admin API key authenticated the request: entries then say the key acted. */
+  apiKeyId?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestOrigin>();

@@ -54,7 +54,8 @@ const rowOf = (e: AuditEvent) => {
     userAgent: origin?.userAgent ?? null,
     targetType: e.target?.type ?? null,
     targetId: e.target?.id ?? null,
-    details: e.details ?? {},
+    // An action taken with an API key names the key beside its creator (the actor).
+    details: origin?.apiKeyId ? { ...e.details, viaApiKey: origin.apiKeyId } : (e.details ?? {}),
   };
 };
 

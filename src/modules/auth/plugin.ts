@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { ApiKeyScope } from '../../platform/db/schema.js';
 import { AppError, unauthorized } from '../../shared/errors.js';
 import { type ApiKeysService, looksLikeApiKey } from '../api-keys/service.js';
+import { currentOrigin } from '../audit/context.js';
 import type { AuthService } from './service.js';
 
 declare module 'fastify' {
@@ -58,6 +59,8 @@ export const authentication = fp(
         tenantId: principal.tenantId,
         apiKey: { id: principal.id, tenantId: principal.tenantId, scopes: principal.scopes },
       };
+      const origin = currentOrigin();
+      if (origin) origin.apiKeyId = principal.id;
       const budget = await keyCounter(principal.rateLimitPerMinute ?? opts.apiKeyRateLimit.max)(request);
       if (!budget.isAllowed && budget.isExceeded) {
         throw new AppError(
