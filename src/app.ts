@@ -33,6 +33,7 @@ import { tenantResolution } from './modules/tenants/plugin.js';
 import { tenantRoutes } from './modules/tenants/routes.js';
 import { errorHandler, frameworkErrors } from './platform/http/error-handler.js';
 import { serializerCompiler } from './platform/http/serializer.js';
+import { rejectUnstorableText } from './platform/http/text-guard.js';
 import { loggerOptions } from './platform/logging/logger.js';
 import { AppError } from './shared/errors.js';
 
@@ -68,6 +69,7 @@ export async function buildApp({ config, container, logger, logStream }: BuildAp
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  app.addHook('preValidation', rejectUnstorableText);
 
   await app.register(errorHandler);
   await app.register(requestOrigin);

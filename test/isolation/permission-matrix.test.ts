@@ -14,6 +14,7 @@ import {
   type TestUser,
 } from '../helpers/factories.js';
 import { waitForJob } from '../helpers/jobs.js';
+import type { JsonSchema } from '../helpers/json-schema.js';
 
 /**
  * The whole permission matrix, walked over HTTP: every principal (a member of each role, an admin
@@ -42,24 +43,7 @@ const NOT_ON_ROUTES: Partial<Record<Action, string>> = {
   'posts:delete:any': 'PostsService.remove via canOnRecord',
 };
 
-type Schema = {
-  $ref?: string;
-  type?: string | string[];
-  properties?: Record<string, Schema>;
-  required?: string[];
-  items?: Schema;
-  anyOf?: Schema[];
-  oneOf?: Schema[];
-  allOf?: Schema[];
-  enum?: unknown[];
-  const?: unknown;
-  format?: string;
-  pattern?: string;
-  minLength?: number;
-  maxLength?: number;
-  minimum?: number;
-  minItems?: number;
-};
+type Schema = JsonSchema;
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 interface Operation {
   method: Method;

@@ -787,6 +787,8 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       'https://[fd00::1]/',
       'https://[fe80::1]/',
       'https://localhost/',
+      // A name that does not resolve (the .invalid top-level domain never does).
+      'https://nonexistent.invalid/',
     ])('refuses %s (400 invalid_issuer)', async (issuer) => {
       const res = await secure.inject({
         method: 'PUT',

@@ -126,7 +126,8 @@ export function createFeedsService(deps: FeedsDeps) {
       link: postUrl(site, p.slug),
       date: p.updatedAt,
       published: p.publishedAt ?? p.updatedAt,
-      description: cdata(excerptOf(p)) || undefined,
+      // The excerpt is plain text; RSS descriptions and Atom summaries are read as HTML: escaped.
+      description: cdata(escapeHtml(excerptOf(p))) || undefined,
       content: cdata(p.html ?? ''),
       category: (p.tags ?? []).map((t) =>
         atom

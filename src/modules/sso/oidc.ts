@@ -99,7 +99,12 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
     if (opts.allowInsecure) return;
     if (url.protocol !== 'https:') throw badRequest('invalid_issuer', 'The issuer must be an https URL');
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+    let addresses: Array<{ address: string; family: number }>;
+    try {
+      addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+    } catch {
+      throw badRequest('invalid_issuer', `The issuer's host ${host} could not be resolved`);
+    }
     for (const a of addresses) {
       if (isPrivate(a.address, a.family)) throw badRequest('invalid_issuer', 'The issuer must be on a public address');
     }
