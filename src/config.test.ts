@@ -157,15 +157,30 @@ describe('loadConfig', () => {
       secretsKey: Buffer.from('ab'.repeat(32), 'hex'),
       oidc: {
         providers: [
-          { id: 'okta', name: 'okta', issuer: 'https://acme.okta.example', clientId: 'c', clientSecret: 's' },
+          {
+            id: 'okta',
+            name: 'okta',
+            type: 'oidc',
+            issuer: 'https://acme.okta.example',
+            clientId: 'c',
+            clientSecret: 's',
+          },
           {
             id: 'google',
             name: 'Google',
+            type: 'oidc',
             issuer: 'https://accounts.google.com',
             clientId: 'g-id',
             clientSecret: 'g-secret',
           },
-          { id: 'github', name: 'GitHub', issuer: 'https://github.com', clientId: 'gh-id', clientSecret: 'gh-secret' },
+          {
+            id: 'github',
+            name: 'GitHub',
+            type: 'github',
+            issuer: 'https://github.com',
+            clientId: 'gh-id',
+            clientSecret: 'gh-secret',
+          },
         ],
         allowInsecure: false,
       },

@@ -87,6 +87,8 @@ const envSchema = z
                   clientId: z.string().min(1),
                   clientSecret: z.string().min(1),
                   name: z.string().min(1).max(60).optional(),
+                  /** `github`: GitHub's OAuth (github.com or a GitHub Enterprise Server at `issuer`). */
+                  type: z.enum(['oidc', 'github']).default('oidc'),
                 })
                 .strict(),
             )
@@ -269,7 +271,14 @@ export interface Config {
   /** Seals secrets at rest; undefined outside production, then derived from the signing secret. */
   secretsKey?: Buffer;
   oidc: {
-    providers: Array<{ id: string; issuer: string; clientId: string; clientSecret: string; name: string }>;
+    providers: Array<{
+      id: string;
+      issuer: string;
+      clientId: string;
+      clientSecret: string;
+      name: string;
+      type: 'oidc' | 'github';
+    }>;
     allowInsecure: boolean;
   };
   dnsServers?: string[];
@@ -299,8 +308,8 @@ export interface Config {
 
 /**
  * Presets: Google is OpenID Connect (discovered from its issuer); GitHub is OAuth 2.0 without
- * ID tokens, so the `github` issuer is a marker the OIDC module knows (its endpoints and its
- * verified-email API are built in).
+ * ID tokens (`type: 'github'`: its endpoints and its verified-email API are built in, for
+ * github.com or a GitHub Enterprise Server).
  */
 function oidcProviders(e: Env): Config['oidc']['providers'] {
   const list = (e.OIDC_PROVIDERS ?? []).map((p) => ({ ...p, name: p.name ?? p.id }));
@@ -308,6 +317,7 @@ function oidcProviders(e: Env): Config['oidc']['providers'] {
     list.push({
       id: 'google',
       name: 'Google',
+      type: 'oidc',
       issuer: 'https://accounts.google.com',
       clientId: e.OIDC_GOOGLE_CLIENT_ID,
       clientSecret: e.OIDC_GOOGLE_CLIENT_SECRET,
@@ -317,6 +327,7 @@ function oidcProviders(e: Env): Config['oidc']['providers'] {
     list.push({
       id: 'github',
       name: 'GitHub',
+      type: 'github',
       issuer: 'https://github.com',
       clientId: e.OIDC_GITHUB_CLIENT_ID,
       clientSecret: e.OIDC_GITHUB_CLIENT_SECRET,

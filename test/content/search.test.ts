@@ -433,7 +433,6 @@ describe.each(databaseKinds)('search on $name', (kind) => {
       'or',
       "\\'\\\\",
       '<script>alert(1)</script>',
-      'tables\u0000chairs',
       '%_%',
       '😀 émoji',
     ];
@@ -443,9 +442,11 @@ describe.each(databaseKinds)('search on $name', (kind) => {
       const r = await publicRaw({ key: tKey, q });
       expect(r.statusCode, `${JSON.stringify(q)}: ${r.body}`).toBe(200);
     }
+    // A NUL character is not text at all: a 400, as everywhere in the API.
+    expect((await staffRaw(t, { q: 'tables\u0000chairs' })).statusCode).toBe(400);
+    expect((await publicRaw({ key: tKey, q: 'tables\u0000chairs' })).statusCode).toBe(400);
     // Nothing was dropped, and the words of the injection are searched as words.
     expect((await staff(t, "'; drop table posts; --")).hits).toEqual([]);
     expect((await staff(t, 'tables chairs')).titles).toEqual(['Harmless tables']);
-    expect((await staff(t, 'tables\u0000chairs')).titles).toEqual(['Harmless tables']);
   });
 });

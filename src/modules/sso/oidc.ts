@@ -12,6 +12,8 @@ export interface ProviderConfig {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** `github`: OAuth 2.0 without ID tokens, at github.com or a GitHub Enterprise Server (`issuer`). */
+  type?: 'oidc' | 'github';
 }
 
 /** What Quire takes from a provider: who (issuer-scoped subject) and a verified email. */
@@ -23,6 +25,8 @@ export interface ExternalIdentity {
 }
 
 const GITHUB = 'https://github.com';
+/** GitHub's REST API: its own host for github.com, `/api/v3` on an Enterprise Server. */
+const githubApi = (issuer: string) => (issuer === GITHUB ? 'https://api.github.com' : `${issuer}/api/v3`);
 const DISCOVERY_TTL_MS = 3_600_000;
 
 /** Addresses an organization's issuer may not point at: loopback, private, link-local, CGNAT, ULA. */
@@ -115,16 +119,21 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
     const cached = configs.get(p.key);
     if (cached && cached.fingerprint === fingerprint && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.config;
     let config: client.Configuration;
-    if (p.issuer === GITHUB) {
+    if (p.type === 'github') {
+      const base = p.issuer.replace(/\/+$/, '');
+      if (base !== GITHUB) await assertPublicIssuer(base);
       config = new client.Configuration(
         {
-          issuer: GITHUB,
-          authorization_endpoint: `${GITHUB}/login/oauth/authorize`,
-          token_endpoint: `${GITHUB}/login/oauth/access_token`,
+          issuer: base,
+          authorization_endpoint: `${base}/login/oauth/authorize`,
+          token_endpoint: `${base}/login/oauth/access_token`,
         },
         p.clientId,
-        p.clientSecret,
+        undefined,
+        // GitHub takes the client's credentials as form parameters of the token request.
+        client.ClientSecretPost(p.clientSecret),
       );
+      if (opts.allowInsecure) client.allowInsecureRequests(config);
     } else {
       await assertPublicIssuer(p.issuer);
       try {
@@ -163,7 +172,7 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
       const state = client.randomState();
       const nonce = client.randomNonce();
       const codeVerifier = client.randomPKCECodeVerifier();
-      const isGithub = p.issuer === GITHUB;
+      const isGithub = p.type === 'github';
       const url = client.buildAuthorizationUrl(config, {
         redirect_uri: opts.redirectUri,
         scope: isGithub ? 'read:user user:email' : 'openid email profile',
@@ -182,7 +191,7 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
       checks: { state: string; nonce: string; codeVerifier: string },
     ): Promise<ExternalIdentity> {
       const config = await configure(p);
-      const isGithub = p.issuer === GITHUB;
+      const isGithub = p.type === 'github';
       let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
       try {
         tokens = await client.authorizationCodeGrant(config, callbackUrl, {
@@ -193,7 +202,7 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
       } catch {
         throw new AppError(401, 'oidc_failed', 'The identity provider did not confirm this sign-in; start again');
       }
-      if (isGithub) return githubIdentity(config, tokens.access_token);
+      if (isGithub) return githubIdentity(config, githubApi(config.serverMetadata().issuer), tokens.access_token);
       const claims = tokens.claims();
       if (!claims) throw new AppError(401, 'oidc_failed', 'The identity provider sent no ID token');
       return {
@@ -207,12 +216,16 @@ export function createOidcClient(opts: { redirectUri: string; allowInsecure: boo
 }
 
 /** GitHub: the user id is the subject; the email is the primary, verified one from /user/emails. */
-async function githubIdentity(config: client.Configuration, accessToken: string): Promise<ExternalIdentity> {
+async function githubIdentity(
+  config: client.Configuration,
+  api: string,
+  accessToken: string,
+): Promise<ExternalIdentity> {
   const get = async (path: string) => {
     const res = await client.fetchProtectedResource(
       config,
       accessToken,
-      new URL(`https://api.github.com${path}`),
+      new URL(`${api}${path}`),
       'GET',
       undefined,
       new Headers({ accept: 'application/vnd.github+json' }),

@@ -34,6 +34,7 @@ export interface PlatformProvider {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  type: 'oidc' | 'github';
 }
 
 const tenantKey = (tenantId: string) => `tenant:${tenantId}`;
@@ -77,7 +78,7 @@ export function createSsoService(deps: {
     }
     const p = deps.providers.find((x) => x.id === key);
     if (!p) throw notFound('Identity provider');
-    return { key, issuer: p.issuer, clientId: p.clientId, clientSecret: p.clientSecret };
+    return { key, issuer: p.issuer, clientId: p.clientId, clientSecret: p.clientSecret, type: p.type };
   }
 
   /** The organization (if any) whose enforced SSO covers this email's domain. */
