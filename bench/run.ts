@@ -82,6 +82,7 @@ const CONTENT_RATIOS: RatioSpec[] = [
 /** The login storm (issue 7): hashing on the thread pool must not stall the event loop. */
 const STORM_RATIOS: RatioSpec[] = [
   { label: 'login storm: read p99 during / without', case: 'login-storm', over: 'list', metric: 'p99', max: 2 },
+  { label: 'list with an admin API key / with an access token', case: 'list-apikey', over: 'list' },
 ];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -188,6 +189,7 @@ async function main() {
       AUTH_RATE_LIMIT_MAX: '100000000',
       LOGIN_RATE_LIMIT_MAX: '100000000',
       RATE_LIMIT_TENANT_MAX: '100000000',
+      API_KEY_RATE_LIMIT_MAX: '100000000',
       // Production shape: jobs run in `npm run worker`, not in the API under load.
       WORKERS: 'off',
     },
@@ -206,6 +208,7 @@ async function main() {
     AUTH_RATE_LIMIT_MAX: '100000000',
     LOGIN_RATE_LIMIT_MAX: '100000000',
     RATE_LIMIT_TENANT_MAX: '100000000',
+    API_KEY_RATE_LIMIT_MAX: '100000000',
     WORKERS: 'off',
   };
   const redisPrefix = `qbench_${randomBytes(4).toString('hex')}`;

@@ -16,6 +16,8 @@ export interface Account extends Credentials {
   issuedAt: number;
   /** Posts created through the API (the rest of the seed goes in with SQL). */
   postIds: string[];
+  /** An admin API key of the tenant (scope content:read), created through the API. */
+  apiKey: string;
 }
 
 interface CallOptions {
@@ -74,7 +76,19 @@ export async function createAccount(origin: string, apiPosts: number): Promise<A
     body: { name: 'Bench Publication', slug: `bench-${id}` },
     expect: 201,
   });
-  const account: Account = { email, password, ...session, tenantId: tenant.json.data.id, postIds: [] };
+  const key = await call<{ data: { key: string } }>(origin, 'POST', `/api/v1/tenants/${tenant.json.data.id}/api-keys`, {
+    token: session.accessToken,
+    body: { name: 'Bench integration', scopes: ['content:read'] },
+    expect: 201,
+  });
+  const account: Account = {
+    email,
+    password,
+    ...session,
+    tenantId: tenant.json.data.id,
+    postIds: [],
+    apiKey: key.json.data.key,
+  };
   for (let i = 0; i < apiPosts; i++) {
     const post = await call<{ data: { id: string } }>(origin, 'POST', '/api/v1/posts', {
       token: account.accessToken,

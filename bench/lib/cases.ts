@@ -30,6 +30,7 @@ export const CASE_NAMES = [
   'raw-pg',
   'live',
   'list',
+  'list-apikey',
   'login-storm',
   'get',
   'create',
@@ -151,6 +152,18 @@ export function buildCases(
       baseline: 'raw-pg',
       sameAs: { what: 'the raw-pg baseline', url: `${rawPg.url}/posts?tenant=${account.tenantId}` },
       check: (s, j) => page(s, j) ?? ((j as Json)?.meta?.nextCursor ? null : 'expected a next cursor'),
+    },
+    // The same read with an admin API key instead of an access token (issue 7): the key is
+    // hashed and resolved (cached) on every request, the guard checks its scope.
+    {
+      name: 'list-apikey',
+      pid: quire.pid,
+      label: 'GET /api/v1/posts?limit=20 with an admin API key (X-API-Key)',
+      origin: quire.url,
+      path: '/api/v1/posts?limit=20',
+      headers: { 'x-api-key': account.apiKey },
+      baseline: 'list',
+      check: page,
     },
     // The same read, on the same server, while sign-ins hash passwords on the thread pool: read
     // against `list` (p99 during / without), right after it in each round.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor, TenantContext } from '../../platform/db/index.js';
 import type { ApiKeyScope } from '../../platform/db/schema.js';
@@ -12,6 +13,7 @@ import * as repo from './repository.js';
 const KEY = /^qak_[A-Za-z0-9_-]{43}$/;
 export const looksLikeApiKey = (token: string) => token.startsWith('qak_');
 const cacheKey = (hash: string) => `api-key:${hash}`;
+const TOUCH_EVERY_MS = 60_000;
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 /** What a presented key resolves to. */
@@ -46,6 +48,8 @@ const toDto = (k: Row) => ({
  */
 export function createApiKeysService(deps: { db: Database; cache: Cache; audit: AuditLog }) {
   const { db, cache, audit } = deps;
+  /** When this instance last wrote each key's last-used time: at most once a minute, not on every request. */
+  const touched = new LRUCache<string, true>({ max: 10_000, ttl: TOUCH_EVERY_MS });
 
   return {
     create: (
@@ -131,7 +135,10 @@ export function createApiKeysService(deps: { db: Database; cache: Cache; audit: 
       if (!found) return null;
       if (found.expiresAt && Date.parse(found.expiresAt) <= Date.now()) return null;
       // Last-used time, at most once a minute per key; a failure here never fails the request.
-      repo.touchKey(db.system, found.tenantId, found.id).catch(() => undefined);
+      if (!touched.has(found.id)) {
+        touched.set(found.id, true);
+        repo.touchKey(db.system, found.tenantId, found.id).catch(() => undefined);
+      }
       return {
         id: found.id,
         tenantId: found.tenantId,

@@ -32,6 +32,8 @@ const toPublicUser = (u: { id: string; email: string; name: string }): PublicUse
 
 const meKey = (userId: string) => `me:${userId}`;
 
+type UserRow = NonNullable<Awaited<ReturnType<typeof repo.findUserById>>>;
+
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 /** How long an emailed link works. */
@@ -161,20 +163,20 @@ export function createAuthService(deps: {
         throw invalidCredentials();
       }
       if (user.failedLogins > 0 || user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
-      return this.startSession(user.id, input.tenantId ?? null, ['pwd']);
+      return this.startSession(user, input.tenantId ?? null, ['pwd']);
     },
 
     /**
      * The first factor was right (a password, an identity provider): a session, or, for an
      * account with a second factor, a challenge for POST /auth/mfa/verify.
      */
-    async startSession(userId: string, tenantId: string | null, amr: string[]) {
-      if (tenantId && !(await repo.isMember(db.system, tenantId, userId))) throw notFound('Tenant');
-      if (!amr.includes('otp') && (await deps.mfa.isEnabled(db.system, userId))) {
-        return deps.mfa.challenge(userId, tenantId, amr);
-      }
-      const user = await repo.findUserById(db.system, userId);
+    async startSession(who: string | UserRow, tenantId: string | null, amr: string[]) {
+      // The caller may have the account's row already (password sign-in): not read twice.
+      const user = typeof who === 'string' ? await repo.findUserById(db.system, who) : who;
       if (!user) throw invalidCredentials();
+      const userId = user.id;
+      if (tenantId && !(await repo.isMember(db.system, tenantId, userId))) throw notFound('Tenant');
+      if (!amr.includes('otp') && user.totpEnabledAt) return deps.mfa.challenge(userId, tenantId, amr);
       await audit.recordForUser(userId, { action: 'login.succeeded', actorUserId: userId, details: { amr } });
       return { ...(await issue(db.system, userId, tenantId, amr)), user: toPublicUser(user) };
     },
