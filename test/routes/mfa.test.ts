@@ -368,6 +368,57 @@ describe.each(databaseKinds)('two-factor authentication on $name', (kind) => {
     for (const e of failed) expect(e.actorUserId).toBe(u.id);
   });
 
+  it('wrong passwords and codes given inside a session count toward the lock too; a locked account cannot re-authenticate', async () => {
+    const u = await createUser(app);
+    const tenant = await createTenant(app, u);
+    const { a } = await enable(u);
+    const s = await signInWithCode(u, a);
+
+    // A stolen session guessing: wrong passwords on re-authentication and wrong codes after the right password.
+    const guesses: Array<[string, Record<string, string>, number, string]> = [
+      ['/auth/mfa/disable', { password: 'guess one', code: wrongCode(a) }, 400, 'wrong_password'],
+      ['/auth/mfa/recovery-codes', { password: 'guess two', code: wrongCode(a) }, 400, 'wrong_password'],
+      ['/auth/mfa/disable', { password: PASSWORD, code: wrongCode(a) }, 401, 'invalid_mfa_code'],
+      [
+        '/auth/mfa/recovery-codes',
+        { password: PASSWORD, recoveryCode: 'AAAA-BBBB-CCCC-DDDD' },
+        401,
+        'invalid_mfa_code',
+      ],
+    ];
+    for (const [url, body, statusCode, code] of guesses) expectError(await post(url, body, s.auth), statusCode, code);
+    const [mid] = await row('select failed_logins, locked_until from users where id = $1', [u.id]);
+    expect(mid).toMatchObject({ failed_logins: 4, locked_until: null });
+    expectError(
+      await post(
+        '/auth/change-password',
+        { currentPassword: 'guess three', newPassword: 'a brand new passphrase' },
+        s.auth,
+      ),
+      400,
+      'wrong_password',
+    );
+
+    // Locked: the right password and a right code are refused in the session, and sign-in fails as for a wrong password.
+    const code = await nextCode(a);
+    expectError(await post('/auth/mfa/disable', { password: PASSWORD, code }, s.auth), 403, 'account_locked');
+    expectError(
+      await post('/auth/change-password', { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' }, s.auth),
+      403,
+      'account_locked',
+    );
+    expectError(await login(u.email), 401, 'invalid_credentials');
+    expect(await status(u)).toMatchObject({ enabled: true, recoveryCodesRemaining: 10 });
+    const locked = await audit(tenant.as(u), 'account.locked');
+    expect(locked).toHaveLength(1);
+    expect(locked[0]).toMatchObject({ actorUserId: u.id, details: { after: 'reauth' } });
+
+    // When the lock runs out, the code refused while locked (never checked) still works.
+    await tdb.db.query("update users set locked_until = now() - interval '1 second' where id = $1", [u.id]);
+    const res = await post('/auth/mfa/disable', { password: PASSWORD, code }, s.auth);
+    expect(res.statusCode, res.body).toBe(204);
+  });
+
   it('turning two-factor authentication on ends the sessions opened with the password alone, except the current one', async () => {
     const u = await createUser(app);
     const other = await login(u.email);

@@ -625,6 +625,10 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       expect(members.statusCode, members.body).toBe(200);
       expect(members.json().data).toContainEqual(expect.objectContaining({ userId: session.user.id, role: 'author' }));
       expect((await userRow(email))?.email_verified_at).toEqual(expect.any(Date));
+      // Joining by default role is in the organization's log.
+      expect(await auditOf(org, 'member.provisioned')).toContainEqual(
+        expect.objectContaining({ actorUserId: session.user.id, details: { role: 'author', via: 'sso' } }),
+      );
       // The token works in the organization.
       const profile = await me(session.accessToken);
       expect(profile.json().data.memberships).toContainEqual(
@@ -646,11 +650,27 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       const carol = await createUser(app, { email: `carol-${uniq()}@acme.test` });
       const before = sessionOf(await platformSignIn(account(platformOp, `dave-${uniq()}@acme.test`)));
       expect(before.user.email).toMatch(/@acme\.test$/);
+      const viaOrg = sessionOf(await orgSignIn(org.slug, account(orgOp, carol.email)));
+      expect(viaOrg.user.id).toBe(carol.id);
 
       const { clientSecret: _kept, ...config } = orgConfig({ enforced: true });
       const res = await sso(org, org.owner, 'PUT', config);
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json().data.enforced).toBe(true);
+
+      // Sessions already open end unless they came through the organization's provider (the
+      // refresh tokens end now; an access token runs out within 15 minutes).
+      expectError(await refresh(carol.refreshToken), 401, 'invalid_refresh_token');
+      expectError(await refresh(before.refreshToken!), 401, 'invalid_refresh_token');
+      expect((await refresh(viaOrg.refreshToken!)).statusCode).toBe(200);
+      const revoked = await auditOf(org, 'sessions.revoked');
+      expect(revoked).toEqual([
+        expect.objectContaining({
+          actorUserId: org.owner.id,
+          details: expect.objectContaining({ reason: 'sso_enforced' }),
+        }),
+      ]);
+      expect(revoked[0]!.details.people).toBeGreaterThanOrEqual(2);
 
       // Password sign-in: refused before the password is even looked at.
       for (const [email, password] of [
@@ -711,6 +731,26 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       // Today: 200, a session for the enforced account.
       expect(res.statusCode === 200 ? res.json().data.user.id : null).not.toBe(linked.user.id);
       expectError(res, 403, 'sso_required');
+    });
+
+    it('verifying another domain while enforcement is on ends the password sessions of its people too', async () => {
+      const hal = await createUser(app, { email: `hal-${uniq()}@acme-labs.test` });
+      const other = await createUser(app, { email: `ida-${uniq()}@elsewhere.test` });
+      const added = await addDomain(org, 'acme-labs.test');
+      expect(added.statusCode, added.body).toBe(201);
+      dns.publishTxt(added.json().data.txtRecordName, added.json().data.txtRecordValue);
+      const verified = await verifyDomain(org, 'acme-labs.test');
+      expect(verified.statusCode, verified.body).toBe(200);
+
+      expectError(await refresh(hal.refreshToken), 401, 'invalid_refresh_token');
+      expectError(await login(hal.email, PASSWORD), 403, 'sso_required');
+      expect((await refresh(other.refreshToken)).statusCode).toBe(200);
+      expect(await auditOf(org, 'sessions.revoked')).toContainEqual(
+        expect.objectContaining({
+          actorUserId: org.owner.id,
+          details: { reason: 'sso_enforced', people: 1, sessions: 1, domain: 'acme-labs.test' },
+        }),
+      );
     });
 
     it('without enforcement, password sign-in works again; no default role, no membership; removing the provider ends its sign-ins', async () => {

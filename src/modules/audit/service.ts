@@ -17,6 +17,7 @@ export const auditActions = [
   'password.reset',
   'member.role_changed',
   'member.removed',
+  'member.provisioned',
   'content_key.created',
   'content_key.revoked',
   'api_key.created',

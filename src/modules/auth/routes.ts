@@ -297,9 +297,10 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         tags,
         security: bearer,
         summary: 'Change your password (needs the current one)',
-        description: 'Your other sessions end; this one stays.',
+        description:
+          'Your other sessions end; this one stays. A wrong current password counts toward the account lock, as a wrong sign-in does; while the account is locked: 403 `account_locked`.',
         body: s.changePasswordBody,
-        response: { 204: z.null().describe('Password changed'), ...errors(400, 401, 429) },
+        response: { 204: z.null().describe('Password changed'), ...errors(400, 401, 403, 429) },
       },
     },
     async (req, reply) => {
@@ -383,7 +384,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
       },
     },
     async (req) => {
-      await auth.confirmPassword(req.auth!.userId, req.body.password);
+      await auth.reauthenticate(req.auth!.userId, req.body.password);
       return { data: await opts.mfa.enroll(req.auth!.userId) };
     },
   );
@@ -416,14 +417,16 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         tags: mfaTags,
         security: bearer,
         summary: 'Turn two-factor authentication off: needs the password and a code (or a recovery code)',
+        description:
+          'Wrong passwords and codes count toward the account lock, as wrong sign-ins do; while the account is locked: 403 `account_locked`.',
         body: s.mfaReauthBody,
         response: { 204: z.null(), ...errors(400, 401, 403, 409, 413, 415, 429) },
       },
     },
     async (req, reply) => {
       const { password, ...proof } = req.body;
-      await auth.confirmPassword(req.auth!.userId, password);
-      await opts.mfa.disable(req.auth!.userId, proof);
+      await auth.reauthenticate(req.auth!.userId, password);
+      await auth.withSecondFactor(req.auth!.userId, () => opts.mfa.disable(req.auth!.userId, proof));
       return reply.code(204).send(null);
     },
   );
@@ -437,14 +440,19 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         tags: mfaTags,
         security: bearer,
         summary: 'Ten new recovery codes (the old ones stop working): needs the password and a code',
+        description:
+          'Wrong passwords and codes count toward the account lock, as wrong sign-ins do; while the account is locked: 403 `account_locked`.',
         body: s.mfaReauthBody,
         response: { 200: data(s.recoveryCodes), ...errors(400, 401, 403, 409, 413, 415, 429) },
       },
     },
     async (req) => {
       const { password, ...proof } = req.body;
-      await auth.confirmPassword(req.auth!.userId, password);
-      return { data: { recoveryCodes: await opts.mfa.regenerateRecoveryCodes(req.auth!.userId, proof) } };
+      await auth.reauthenticate(req.auth!.userId, password);
+      const recoveryCodes = await auth.withSecondFactor(req.auth!.userId, () =>
+        opts.mfa.regenerateRecoveryCodes(req.auth!.userId, proof),
+      );
+      return { data: { recoveryCodes } };
     },
   );
 

@@ -70,6 +70,44 @@ export function createAuthService(deps: {
     outbox.committed();
   }
 
+  const isLocked = (u: { lockedUntil: Date | null }) => Boolean(u.lockedUntil && u.lockedUntil.getTime() > Date.now());
+
+  /**
+   * One more wrong password or code against the account, wherever it was given (sign-in, its
+   * second step, or re-authentication inside a session); the threshold-th locks the account.
+   * A lock that has run out gives a fresh set of attempts.
+   */
+  async function countFailure(user: { id: string; lockedUntil: Date | null }, step: 'password' | 'mfa' | 'reauth') {
+    if (user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
+    const after = await repo.recordFailedLogin(db.system, user.id, deps.lockout.threshold, deps.lockout.durationMs);
+    if (step === 'password') {
+      await audit.recordForUser(user.id, {
+        action: 'login.failed',
+        actorUserId: user.id,
+        details: { reason: 'password', failures: after?.failedLogins },
+      });
+    }
+    if (after && after.failedLogins === deps.lockout.threshold) {
+      deps.log.warn(
+        { event: 'account_locked', userId: user.id, until: after.lockedUntil, after: step },
+        'an account was locked after repeated wrong passwords or codes',
+      );
+      await audit.recordForUser(user.id, {
+        action: 'account.locked',
+        actorUserId: user.id,
+        details: { until: after.lockedUntil?.toISOString(), ...(step === 'password' ? {} : { after: step }) },
+      });
+    }
+  }
+
+  /** Inside a session the caller is known, so a lock is said plainly (a sign-in never says it). */
+  const accountLocked = () =>
+    new AppError(
+      403,
+      'account_locked',
+      'Too many wrong passwords or codes: try again in 15 minutes, or reset the password',
+    );
+
   async function issue(
     exec: Executor,
     userId: string,
@@ -141,25 +179,7 @@ export function createAuthService(deps: {
         throw invalidCredentials();
       }
       if (!ok) {
-        // A lock that has run out gives a fresh set of attempts.
-        if (user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
-        const after = await repo.recordFailedLogin(db.system, user.id, deps.lockout.threshold, deps.lockout.durationMs);
-        await audit.recordForUser(user.id, {
-          action: 'login.failed',
-          actorUserId: user.id,
-          details: { reason: 'password', failures: after?.failedLogins },
-        });
-        if (after && after.failedLogins === deps.lockout.threshold) {
-          deps.log.warn(
-            { event: 'account_locked', userId: user.id, until: after.lockedUntil },
-            'an account was locked after repeated failed sign-ins',
-          );
-          await audit.recordForUser(user.id, {
-            action: 'account.locked',
-            actorUserId: user.id,
-            details: { until: after.lockedUntil?.toISOString() },
-          });
-        }
+        await countFailure(user, 'password');
         throw invalidCredentials();
       }
       if (user.failedLogins > 0 || user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
@@ -186,19 +206,8 @@ export function createAuthService(deps: {
       const done = await deps.mfa.verify(mfaToken, proof);
       if (done.status === 'wrong') {
         // Wrong codes count with wrong passwords: the account locks as it would for those.
-        const after = await repo.recordFailedLogin(
-          db.system,
-          done.userId,
-          deps.lockout.threshold,
-          deps.lockout.durationMs,
-        );
-        if (after && after.failedLogins === deps.lockout.threshold) {
-          await audit.recordForUser(done.userId, {
-            action: 'account.locked',
-            actorUserId: done.userId,
-            details: { until: after.lockedUntil?.toISOString(), after: 'mfa' },
-          });
-        }
+        const user = await repo.findUserById(db.system, done.userId);
+        if (user) await countFailure(user, 'mfa');
         throw invalidMfaCode();
       }
       const user = await repo.findUserById(db.system, done.userId);
@@ -211,13 +220,44 @@ export function createAuthService(deps: {
       return session;
     },
 
-    /** Re-authentication for sensitive changes: the password, when the account has one. */
-    async confirmPassword(userId: string, password: string | undefined): Promise<void> {
+    /**
+     * Re-authentication for sensitive changes: the password, when the account has one. A wrong
+     * one counts against the account like a wrong sign-in, so a stolen session cannot guess the
+     * password at leisure; a locked account is refused even the right one. An account without a
+     * password (identity provider only) passes, unless the change is the password itself.
+     */
+    async reauthenticate(
+      userId: string,
+      password: string | undefined,
+      opts: { passwordless?: 'allow' | 'refuse' } = {},
+    ) {
       const user = await repo.findUserById(db.system, userId);
       if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
-      if (!user.passwordHash) return;
-      if (!password || !(await passwords.verify(user.passwordHash, password))) {
+      if (isLocked(user)) throw accountLocked();
+      if (!user.passwordHash) {
+        if (opts.passwordless === 'refuse') throw badRequest('wrong_password', 'The current password is incorrect');
+        return;
+      }
+      if (!password) throw badRequest('wrong_password', 'The current password is needed');
+      if (!(await passwords.verify(user.passwordHash, password))) {
+        await countFailure(user, 'reauth');
         throw badRequest('wrong_password', 'The current password is incorrect');
+      }
+    },
+
+    /**
+     * Runs a change that takes a second factor (`run` throws `invalid_mfa_code` on a wrong one):
+     * a wrong code counts against the account as a wrong password does.
+     */
+    async withSecondFactor<T>(userId: string, run: () => Promise<T>): Promise<T> {
+      try {
+        return await run();
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'invalid_mfa_code') {
+          const user = await repo.findUserById(db.system, userId);
+          if (user) await countFailure(user, 'reauth');
+        }
+        throw err;
       }
     },
 
@@ -345,11 +385,8 @@ export function createAuthService(deps: {
 
     /** Needs the current password; the caller's own session stays, every other one ends. */
     async changePassword(userId: string, sessionId: string | undefined, current: string, next: string) {
-      const user = await repo.findUserById(db.system, userId);
-      if (!user) throw unauthorized('The account no longer exists', 'invalid_token');
-      if (!(await passwords.verify(user.passwordHash, current))) {
-        throw badRequest('wrong_password', 'The current password is incorrect');
-      }
+      // An account without a password (identity provider only) sets one through forgot-password.
+      await this.reauthenticate(userId, current, { passwordless: 'refuse' });
       const passwordHash = await passwords.hash(next);
       await db.transaction(async (tx) => {
         await repo.setPassword(tx, userId, passwordHash);

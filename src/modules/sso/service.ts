@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { and, eq, gt, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, ne, sql } from 'drizzle-orm';
 import type { Sealer } from '../../platform/crypto/sealer.js';
 import type { Database, Executor, TenantContext } from '../../platform/db/index.js';
 import {
@@ -97,6 +97,43 @@ export function createSsoService(deps: {
       )
       .limit(1);
     return row;
+  }
+
+  /**
+   * Enforcement covers sessions already open too: for people of the organization's verified
+   * domains (or of `domain` alone), every refresh token that did not come from its own provider is
+   * revoked, so they sign in again through it within one access-token lifetime (15 minutes).
+   * The owner making the change keeps theirs: a way back in if the provider turns out broken.
+   */
+  async function endSessionsOutsideSso(tenantId: string, actorUserId: string, domain?: string) {
+    const inDomains = sql`${refreshTokens.userId} in (
+      select u.id from users u join tenant_domains d on d.domain = substring(u.email from '@([^@]*)$')
+      where d.tenant_id = ${tenantId} and d.verified_at is not null
+        ${domain ? sql`and d.domain = ${domain}` : sql``})`;
+    // coalesce: a session bound to no tenant has a null tenant_id, and `not null` would keep it.
+    const throughSso = sql`coalesce(${refreshTokens.tenantId} = ${tenantId} and 'sso' = any(${refreshTokens.amr}), false)`;
+    const ended = await db.system
+      .update(refreshTokens)
+      .set({ revokedAt: sql`now()` })
+      .where(
+        and(isNull(refreshTokens.revokedAt), ne(refreshTokens.userId, actorUserId), inDomains, sql`not ${throughSso}`),
+      )
+      .returning({ userId: refreshTokens.userId });
+    const people = [...new Set(ended.map((r) => r.userId))];
+    if (people.length > 0) {
+      await db.transaction((tx) =>
+        audit.record(tx, tenantId, {
+          action: 'sessions.revoked',
+          actorUserId,
+          details: {
+            reason: 'sso_enforced',
+            people: people.length,
+            sessions: ended.length,
+            ...(domain ? { domain } : {}),
+          },
+        }),
+      );
+    }
   }
 
   /** Finds or creates the account for a provider identity, linking by verified email. */
@@ -252,7 +289,21 @@ export function createSsoService(deps: {
           .from(memberships)
           .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
         if (!member && sso?.defaultRole) {
-          await db.system.insert(memberships).values({ tenantId, userId, role: sso.defaultRole }).onConflictDoNothing();
+          await db.transaction(async (tx) => {
+            const [joined] = await tx
+              .insert(memberships)
+              .values({ tenantId, userId, role: sso.defaultRole! })
+              .onConflictDoNothing()
+              .returning({ role: memberships.role });
+            if (joined) {
+              await audit.record(tx, tenantId, {
+                action: 'member.provisioned',
+                actorUserId: userId,
+                target: { type: 'user', id: userId },
+                details: { role: joined.role, via: 'sso' },
+              });
+            }
+          });
         }
         if (member || sso?.defaultRole) sessionTenant = tenantId;
         await auth.forgetUsers(userId);
@@ -346,6 +397,7 @@ export function createSsoService(deps: {
           });
         }
       });
+      if (input.enforced && !existing?.enforced) await endSessionsOutsideSso(ctx.tenantId, ctx.userId);
       return this.getConfig(ctx);
     },
 
@@ -405,7 +457,7 @@ export function createSsoService(deps: {
           `No TXT record ${TXT_PREFIX}.${row.domain} with the value ${expected} was found; DNS changes can take a while`,
         );
       }
-      return inTenant(db, ctx, 'tenant:security', async (tx) => {
+      const verified = await inTenant(db, ctx, 'tenant:security', async (tx) => {
         try {
           const [done] = await tx
             .update(tenantDomains)
@@ -425,6 +477,12 @@ export function createSsoService(deps: {
           throw err;
         }
       });
+      const [sso] = await db.system
+        .select({ enforced: tenantSso.enforced })
+        .from(tenantSso)
+        .where(eq(tenantSso.tenantId, ctx.tenantId));
+      if (sso?.enforced) await endSessionsOutsideSso(ctx.tenantId, ctx.userId, row.domain);
+      return verified;
     },
 
     async removeDomain(ctx: TenantContext, domain: string) {
