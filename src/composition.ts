@@ -252,7 +252,10 @@ export async function createContainer(
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   });
   const audit = createAuditLog({ db, log });
-  const sealer = createSealer(config.secretsKey ?? deriveSealingKey(config.auth.jwtPrivateKey ?? jwtSecret(config)));
+  const sealer = createSealer(
+    config.secretsKey ?? deriveSealingKey(config.auth.jwtPrivateKey ?? jwtSecret(config)),
+    config.previousSecretsKeys,
+  );
   const mfa = createMfa({ db, sealer, audit, issuer: 'Quire' });
   const auth = createAuthService({
     mfa,

@@ -38,6 +38,7 @@ describe('loadConfig', () => {
       bodyLimit: 1_048_576,
       rateLimit: { max: 600, authMax: 30, loginMax: 5, tenantMax: 6_000, apiKeyMax: 600, windowMs: 60_000 },
       secretsKey: undefined,
+      previousSecretsKeys: [],
       oidc: { providers: [], allowInsecure: false },
       dnsServers: undefined,
       lockout: { threshold: 5, durationMs: 900_000 },
@@ -122,6 +123,7 @@ describe('loadConfig', () => {
         CDN_PURGE_TOKEN_HEADER: 'Fastly-Key',
         API_KEY_RATE_LIMIT_MAX: '9',
         SECRETS_KEY: 'ab'.repeat(32),
+        SECRETS_PREVIOUS_KEYS: ` ${'cd'.repeat(32)} , ${Buffer.alloc(32, 7).toString('base64')}`,
         OIDC_PROVIDERS: JSON.stringify([
           { id: 'okta', issuer: 'https://acme.okta.example', clientId: 'c', clientSecret: 's' },
         ]),
@@ -155,6 +157,7 @@ describe('loadConfig', () => {
       bodyLimit: 2048,
       rateLimit: { max: 10, authMax: 3, loginMax: 2, tenantMax: 7, apiKeyMax: 9, windowMs: 1000 },
       secretsKey: Buffer.from('ab'.repeat(32), 'hex'),
+      previousSecretsKeys: [Buffer.from('cd'.repeat(32), 'hex'), Buffer.alloc(32, 7)],
       oidc: {
         providers: [
           {
@@ -224,6 +227,7 @@ describe('loadConfig', () => {
     [{ CDN_PURGE_TOKEN_HEADER: 'Bad: header' }, 'CDN_PURGE_TOKEN_HEADER'],
     [{ REVISIONS_PER_POST: '0' }, 'REVISIONS_PER_POST'],
     [{ SECRETS_KEY: 'c2hvcnQ=' }, 'SECRETS_KEY'],
+    [{ SECRETS_PREVIOUS_KEYS: `${'ab'.repeat(32)},c2hvcnQ=` }, 'SECRETS_PREVIOUS_KEYS'],
     [{ OIDC_PROVIDERS: '[{"id":"x"}]' }, 'OIDC_PROVIDERS'],
     [{ OIDC_PROVIDERS: 'nope' }, 'OIDC_PROVIDERS'],
     [{ API_KEY_RATE_LIMIT_MAX: '0' }, 'API_KEY_RATE_LIMIT_MAX'],

@@ -14,6 +14,16 @@ const csv = z.string().transform((s) =>
     .filter(Boolean),
 );
 
+/** A 32-byte key written as hex or base64. */
+function sealingKey(v: string, ctx: z.RefinementCtx): Buffer {
+  const bytes = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  if (bytes.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or hex' });
+    return z.NEVER;
+  }
+  return bytes;
+}
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const envSchema = z
@@ -61,14 +71,21 @@ const envSchema = z
      */
     SECRETS_KEY: z
       .string()
-      .transform((v, ctx) => {
-        const bytes = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
-        if (bytes.length !== 32) {
-          ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or hex' });
-          return z.NEVER;
-        }
-        return bytes;
-      })
+      .transform((v, ctx) => sealingKey(v, ctx))
+      .optional(),
+    /**
+     * Keys SECRETS_KEY replaced, comma-separated (same format): values sealed under them still
+     * open until `npm run secrets:reseal` has rewritten them under the current key.
+     */
+    SECRETS_PREVIOUS_KEYS: z
+      .string()
+      .transform((v, ctx) =>
+        v
+          .split(',')
+          .map((k) => k.trim())
+          .filter(Boolean)
+          .map((k) => sealingKey(k, ctx)),
+      )
       .optional(),
     /**
      * Platform-wide sign-in providers: JSON array of {id, issuer, clientId, clientSecret, name?}.
@@ -270,6 +287,8 @@ export interface Config {
   };
   /** Seals secrets at rest; undefined outside production, then derived from the signing secret. */
   secretsKey?: Buffer;
+  /** Keys SECRETS_KEY replaced: still open what they sealed. */
+  previousSecretsKeys: Buffer[];
   oidc: {
     providers: Array<{
       id: string;
@@ -385,6 +404,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, envFile = '.
       windowMs: e.RATE_LIMIT_WINDOW_MS,
     },
     secretsKey: e.SECRETS_KEY,
+    previousSecretsKeys: e.SECRETS_PREVIOUS_KEYS ?? [],
     oidc: { providers: oidcProviders(e), allowInsecure: e.OIDC_ALLOW_INSECURE },
     dnsServers: e.DNS_SERVERS?.length ? e.DNS_SERVERS : undefined,
     lockout: { threshold: e.AUTH_LOCKOUT_THRESHOLD, durationMs: e.AUTH_LOCKOUT_MINUTES * 60_000 },

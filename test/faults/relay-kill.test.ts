@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createContainer } from '../../src/composition.js';
 import { migratePostgres } from '../../src/platform/db/migrate.js';
 import { TEST_JWT_SECRET, testConfig } from '../helpers/app.js';
+import { runTsFile } from '../helpers/child.js';
 import { useCleanups } from '../helpers/cleanup.js';
 import { createServerDatabase } from '../helpers/db.js';
 import { PASSWORD } from '../helpers/factories.js';
@@ -25,7 +24,6 @@ import { startSmtpServer } from '../helpers/smtp.js';
  * Needs PostgreSQL (TEST_DATABASE_URL): PGlite is one process's database. pg-boss on that
  * PostgreSQL always; BullMQ as well when TEST_REDIS_URL is set.
  */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const USERS = 25;
 const serverUrl = process.env.TEST_DATABASE_URL;
 type Backend = 'pg-boss' | 'bullmq';
@@ -46,30 +44,12 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms
 }
 
 /** Runs the crashing relay to its end; its exit, stdout and stderr. */
-function runCrashingRelay(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/relay-crash.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? ROOT, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    },
+const runCrashingRelay = (env: Record<string, string>) =>
+  runTsFile('test/fixtures/relay-crash.ts', env, (child) =>
+    cleanup(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }),
   );
-}
 
 interface OutboxState {
   total: number;

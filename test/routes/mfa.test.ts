@@ -1,67 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
 import { expectError } from '../helpers/errors.js';
 import { createMember, createTenant, createUser, PASSWORD, type TestUser } from '../helpers/factories.js';
-import { sleep } from '../helpers/wait.js';
+import { type Authenticator, authenticator, codeAt, currentStep, nextCode, wrongCode } from '../helpers/totp.js';
 
 /**
  * Two-factor authentication (TOTP, RFC 6238) end to end over the HTTP API: enrolment and
  * confirmation, recovery codes, sign-in challenges, disabling, regenerating, and the tenant
  * policy that requires a second factor of staff. Codes are computed here with `otpauth` from the
  * secret the API hands out, as an authenticator app would.
- *
- * The server accepts a code for the current 30-second step or one either side, and each step
- * once: a later sign-in needs a later step. `nextCode` hands out, per authenticator, the earliest
- * step the server will still take (the previous one, then the current one, then the next), so a
- * test can use two codes without waiting (three, when the step has more than ten seconds left).
  */
-const STEP_MS = 30_000;
 const RECOVERY_CODE = /^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/;
-
-interface Authenticator {
-  secret: string;
-  totp: TOTP;
-  /** The last step this test had the server accept (or -1). */
-  last: number;
-}
-
-const authenticator = (secret: string): Authenticator => ({
-  secret,
-  totp: new TOTP({ secret: Secret.fromBase32(secret), period: 30 }),
-  last: -1,
-});
-const currentStep = () => Math.floor(Date.now() / STEP_MS);
-const codeAt = (a: Authenticator, step: number) => a.totp.generate({ timestamp: step * STEP_MS });
-
-/** A code for the earliest step after the last one used that the server still accepts (waits if none is). */
-async function nextCode(a: Authenticator): Promise<string> {
-  for (;;) {
-    const now = Date.now();
-    const cur = Math.floor(now / STEP_MS);
-    // The previous step only while it stays in the window for a while yet (slow machines).
-    const earliest = (cur + 1) * STEP_MS - now > 10_000 ? cur - 1 : cur;
-    const step = Math.max(a.last + 1, earliest);
-    if (step <= cur + 1) {
-      a.last = step;
-      return codeAt(a, step);
-    }
-    await sleep((cur + 1) * STEP_MS - now + 50);
-  }
-}
-
-/** Six digits that no step in or near the window gives. */
-function wrongCode(a: Authenticator): string {
-  const cur = currentStep();
-  const near = new Set([-2, -1, 0, 1, 2].map((d) => codeAt(a, cur + d)));
-  for (let n = 0; ; n++) {
-    const c = String(n).padStart(6, '0');
-    if (!near.has(c)) return c;
-  }
-}
 
 /** The payload of a JWT (not verified: the app does that). */
 function claimsOf(accessToken: string): Record<string, unknown> {
@@ -238,7 +190,7 @@ describe.each(databaseKinds)('two-factor authentication on $name', (kind) => {
     }
     const [user] = await row('select totp_secret, totp_enabled_at from users where id = $1', [u.id]);
     const sealed = String(user?.totp_secret);
-    expect(sealed).toMatch(/^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(sealed).toMatch(/^v2\.[\w-]+\.[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(sealed).not.toContain(secret);
     expect(user?.totp_enabled_at).not.toBeNull();
 

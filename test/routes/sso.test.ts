@@ -507,7 +507,7 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
 
       const { rows } = await tdb.db.query('select client_secret from tenant_sso where tenant_id = $1', [org.id]);
       const stored = String(rows[0]?.client_secret);
-      expect(stored).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
       expect(stored).not.toContain(ORG.clientSecret);
 
       // Saved again without the secret: the sealed one is kept (and still opens).

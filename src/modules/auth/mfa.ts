@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { Secret, TOTP } from 'otpauth';
-import type { Sealer } from '../../platform/crypto/sealer.js';
+import { resealAll, type Sealer } from '../../platform/crypto/sealer.js';
 import type { Database, Executor } from '../../platform/db/index.js';
 import { mfaChallenges, recoveryCodes, users } from '../../platform/db/schema.js';
 import { AppError, conflict, unauthorized } from '../../shared/errors.js';
@@ -260,6 +260,27 @@ export function createMfa(deps: { db: Database; sealer: Sealer; audit: AuditLog;
       await recordFactor(result.userId, result.factor);
       return result;
     },
+
+    /** Key rotation (`npm run secrets:reseal`): TOTP secrets sealed under a previous key, under the current one. */
+    reseal: () =>
+      resealAll(sealer, {
+        page: (after, limit) =>
+          db.system
+            .select({ id: users.id, sealed: sql<string>`${users.totpSecret}` })
+            .from(users)
+            .where(and(isNotNull(users.totpSecret), after ? gt(users.id, after) : undefined))
+            .orderBy(asc(users.id))
+            .limit(limit),
+        aad: (row) => aad(row.id),
+        write: async (row, next) =>
+          (
+            await db.system
+              .update(users)
+              .set({ totpSecret: next })
+              .where(and(eq(users.id, row.id), eq(users.totpSecret, row.sealed)))
+              .returning({ id: users.id })
+          ).length > 0,
+      }),
 
     /** Maintenance: challenges that ended before `before`. */
     purgeChallenges: async (before: Date) =>

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { and, eq, gt, isNotNull, isNull, ne, sql } from 'drizzle-orm';
-import type { Sealer } from '../../platform/crypto/sealer.js';
+import { and, asc, eq, gt, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import { resealAll, type Sealer } from '../../platform/crypto/sealer.js';
 import type { Database, Executor, TenantContext } from '../../platform/db/index.js';
 import {
   type MemberRole,
@@ -499,6 +499,27 @@ export function createSsoService(deps: {
         });
       });
     },
+
+    /** Key rotation (`npm run secrets:reseal`): client secrets sealed under a previous key, under the current one. */
+    reseal: () =>
+      resealAll(sealer, {
+        page: (after, limit) =>
+          db.system
+            .select({ id: tenantSso.tenantId, sealed: tenantSso.clientSecret })
+            .from(tenantSso)
+            .where(after ? gt(tenantSso.tenantId, after) : undefined)
+            .orderBy(asc(tenantSso.tenantId))
+            .limit(limit),
+        aad: (row) => secretAad(row.id),
+        write: async (row, next) =>
+          (
+            await db.system
+              .update(tenantSso)
+              .set({ clientSecret: next })
+              .where(and(eq(tenantSso.tenantId, row.id), eq(tenantSso.clientSecret, row.sealed)))
+              .returning({ id: tenantSso.tenantId })
+          ).length > 0,
+      }),
 
     /** Maintenance: sign-ins started and never finished. */
     purgeStates: async (before: Date) =>
