@@ -15,6 +15,7 @@ import {
 } from '../helpers/factories.js';
 import { waitForJob } from '../helpers/jobs.js';
 import type { JsonSchema } from '../helpers/json-schema.js';
+import { sessionIdOf } from '../helpers/jwt.js';
 
 /**
  * The whole permission matrix, walked over HTTP: every principal (a member of each role, an admin
@@ -250,6 +251,12 @@ describe.each(databaseKinds.slice(0, 1))('permission matrix on $name', (kind) =>
     }
     if (/^\/api\/v1\/(jobs|exports)\//.test(path) && (name === 'id' || name === 'jobId')) return res.exportJob;
     if (path.startsWith('/api/v1/queues/') && name === 'name') return 'export';
+    if (path.startsWith('/api/v1/auth/sessions/') && name === 'sessionId') {
+      // One of one's own sessions, fresh (a key has none: its creator's, refused before it matters).
+      const who = p.kind === 'person' ? p.user : t.owner;
+      const signedIn = await ok('POST', '/api/v1/auth/login', {}, { email: who.email, password: PASSWORD });
+      return sessionIdOf(signedIn.accessToken);
+    }
     unbound.add(`${op.key} {${name}}`);
     return String(sample(schema, name));
   }

@@ -7,6 +7,7 @@ import { databaseKinds, type TestDatabase } from '../helpers/db.js';
 import { expectError } from '../helpers/errors.js';
 import { createPost, createTenant, createUser, PASSWORD, type TestUser } from '../helpers/factories.js';
 import { type ModeEnv, modeEnv } from '../helpers/jobs.js';
+import { claimsOf } from '../helpers/jwt.js';
 import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { eventually, sleep } from '../helpers/wait.js';
 
@@ -26,12 +27,6 @@ const SUBJECT = {
 
 let seq = 0;
 const freshEmail = (label: string) => `${label}-${Date.now().toString(36)}-${++seq}@example.com`;
-
-/** The payload of a JWT (not verified: the app does that). */
-function claimsOf(accessToken: string): Record<string, unknown> {
-  const [, payload] = accessToken.split('.');
-  return JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
 
 describe.each(databaseKinds)('account flows on $name', (kind) => {
   let menv: ModeEnv;

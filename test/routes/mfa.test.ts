@@ -5,6 +5,7 @@ import { createTestApp } from '../helpers/app.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
 import { expectError } from '../helpers/errors.js';
 import { createMember, createTenant, createUser, PASSWORD, type TestUser } from '../helpers/factories.js';
+import { claimsOf } from '../helpers/jwt.js';
 import { type Authenticator, authenticator, codeAt, currentStep, nextCode, wrongCode } from '../helpers/totp.js';
 
 /**
@@ -14,12 +15,6 @@ import { type Authenticator, authenticator, codeAt, currentStep, nextCode, wrong
  * secret the API hands out, as an authenticator app would.
  */
 const RECOVERY_CODE = /^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/;
-
-/** The payload of a JWT (not verified: the app does that). */
-function claimsOf(accessToken: string): Record<string, unknown> {
-  const [, payload] = accessToken.split('.');
-  return JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` });
 

@@ -14,6 +14,7 @@ import {
   type TestTenant,
   type TestUser,
 } from '../helpers/factories.js';
+import { claimsOf } from '../helpers/jwt.js';
 import { type OidcAccount, type OidcTestProvider, startOidcProvider } from '../helpers/oidc-provider.js';
 
 /**
@@ -33,12 +34,6 @@ const ORG = { clientId: 'quire-acme-org', clientSecret: 'org-client-secret-fedcb
 const PLATFORM_AUTHORIZE = '/api/v1/auth/oidc/acme-idp/authorize';
 
 const uniq = () => randomBytes(4).toString('hex');
-const claimsOf = (jwt: string) =>
-  JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-    sub: string;
-    tid?: string;
-    amr?: string[];
-  };
 
 type Session = {
   accessToken: string;

@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../src/platform/db/index.js';
 import type { MemberRole } from '../../src/platform/db/schema.js';
-import { createTenant, createUser, type TestTenant, type TestUser } from '../helpers/factories.js';
+import { createTenant, createUser, PASSWORD, type TestTenant, type TestUser } from '../helpers/factories.js';
+import { sessionIdOf } from '../helpers/jwt.js';
 import type { Operation } from './spec.js';
 import type { MarkerKind } from './tally.js';
 
@@ -51,6 +52,8 @@ export interface TenantWorld {
   domain?: string;
   /** Admin API keys by scope, when the feature exists. */
   apiKeys: Partial<Record<ApiKeyScope, { id: string; key: string }>>;
+  /** A session of the owner's that nothing else uses: the target of DELETE /auth/sessions/:id. */
+  spareSessionId: string;
 }
 
 export interface ApiKeysStatus {
@@ -199,7 +202,15 @@ export class WorldBuilder {
       payload: { domain: `${p.toLowerCase()}-${hex()}.example.com` },
     });
     const domain = claim.statusCode === 201 ? (claim.json().data.domain as string) : undefined;
+    const spare = await this.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: owner.email, password: PASSWORD },
+    });
+    if (spare.statusCode !== 200) throw new Error(`world ${p}: sign-in failed: ${spare.statusCode} ${spare.body}`);
+    const spareSessionId = sessionIdOf(spare.json().data.accessToken);
     return {
+      spareSessionId,
       name,
       tenant,
       domain,
@@ -309,6 +320,7 @@ export function bindings(op: Operation, w: TenantWorld, unresolved: Set<string>)
       return k ? [k.id] : undefined;
     }
     if (name === 'provider') return ['google'];
+    if (name === 'sessionId' && op.path.startsWith('/api/v1/auth/sessions/')) return [w.spareSessionId];
     if (op.surface === 'tenant-path') {
       if (name === 'id') return [w.tenant.id];
       if (name === 'domain') return w.domain ? [w.domain] : undefined;

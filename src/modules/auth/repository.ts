@@ -57,9 +57,63 @@ export async function isMember(db: Executor, tenantId: string, userId: string): 
 
 export async function insertRefreshToken(
   db: Executor,
-  v: { userId: string; familyId: string; tokenHash: string; tenantId: string | null; amr: string[]; expiresAt: Date },
+  v: {
+    userId: string;
+    familyId: string;
+    tokenHash: string;
+    tenantId: string | null;
+    amr: string[];
+    expiresAt: Date;
+    ip: string | null;
+    userAgent: string | null;
+  },
 ) {
   await db.insert(refreshTokens).values(v);
+}
+
+/**
+ * A user's live sessions (refresh-token families with a token that still works): when each
+ * began, when it was last refreshed and from where, newest activity first.
+ */
+export async function listSessions(db: Executor, userId: string) {
+  const live = sql`${refreshTokens.revokedAt} is null and ${refreshTokens.rotatedAt} is null and ${refreshTokens.expiresAt} > now()`;
+  return db
+    .select({
+      id: refreshTokens.familyId,
+      createdAt: sql<Date>`min(${refreshTokens.createdAt})`.mapWith(refreshTokens.createdAt),
+      lastActiveAt: sql<Date>`max(${refreshTokens.createdAt})`.mapWith(refreshTokens.createdAt),
+      expiresAt: sql<Date>`max(${refreshTokens.expiresAt})`.mapWith(refreshTokens.expiresAt),
+      ip: sql<string | null>`(array_agg(${refreshTokens.ip} order by ${refreshTokens.createdAt} desc))[1]`,
+      userAgent: sql<
+        string | null
+      >`(array_agg(${refreshTokens.userAgent} order by ${refreshTokens.createdAt} desc))[1]`,
+      tenantId: sql<string | null>`(array_agg(${refreshTokens.tenantId}))[1]`,
+      // The same in every token of a family (array_agg cannot pick one array out of arrays).
+      amr: sql<string[]>`min(${refreshTokens.amr})`,
+    })
+    .from(refreshTokens)
+    .where(eq(refreshTokens.userId, userId))
+    .groupBy(refreshTokens.familyId)
+    .having(sql`bool_or(${live})`)
+    .orderBy(sql`max(${refreshTokens.createdAt}) desc`);
+}
+
+/** Ends one session of this user; false when it is not theirs or has ended already. */
+export async function revokeSession(db: Executor, userId: string, familyId: string): Promise<boolean> {
+  const rows = await db
+    .update(refreshTokens)
+    .set({ revokedAt: sql`now()` })
+    .where(
+      and(
+        eq(refreshTokens.userId, userId),
+        eq(refreshTokens.familyId, familyId),
+        isNull(refreshTokens.revokedAt),
+        isNull(refreshTokens.rotatedAt),
+        gt(refreshTokens.expiresAt, sql`now()`),
+      ),
+    )
+    .returning({ id: refreshTokens.id });
+  return rows.length > 0;
 }
 
 /**

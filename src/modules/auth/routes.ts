@@ -211,6 +211,44 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
     },
   );
 
+  app.get(
+    '/auth/sessions',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags,
+        security: bearer,
+        summary: 'Your sessions: where and when you are signed in',
+        description:
+          'One entry per sign-in that can still be refreshed, most recently active first; `current` marks this one.',
+        response: { 200: data(z.array(s.sessionInfo)), ...errors(401, 403, 429) },
+      },
+    },
+    async (req) => ({ data: await auth.listSessions(req.auth!.userId, req.auth!.sessionId) }),
+  );
+
+  app.delete(
+    '/auth/sessions/:sessionId',
+    {
+      ...authenticated,
+      config: self,
+      schema: {
+        tags,
+        security: bearer,
+        summary: 'Sign one session out (a lost device)',
+        description:
+          'Its refresh token stops working at once; access tokens already issued lapse within 15 minutes. Another user’s session, or one that has ended, is 404.',
+        params: s.sessionParams,
+        response: { 204: z.null().describe('Signed out'), ...errors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (req, reply) => {
+      await auth.revokeSession(req.auth!.userId, req.params.sessionId);
+      return reply.code(204).send(null);
+    },
+  );
+
   app.post(
     '/auth/verify-email',
     {

@@ -102,3 +102,16 @@ export const meResult = z.object({
     }),
   ),
 });
+
+export const sessionInfo = z.object({
+  id: z.uuid().describe('The session (the `sid` claim of its access tokens)'),
+  current: z.boolean().describe('The session this request is made from'),
+  createdAt: z.iso.datetime().describe('Signed in'),
+  lastActiveAt: z.iso.datetime().describe('Last signed in or refreshed'),
+  expiresAt: z.iso.datetime().describe('Ends unless refreshed before'),
+  ip: z.string().nullable().describe('Client address at the last sign-in or refresh'),
+  userAgent: z.string().nullable(),
+  tenantId: z.uuid().nullable().describe('The organization the session is bound to, if any'),
+  amr: z.array(z.string()).describe('How it was opened: pwd, otp, sso'),
+});
+export const sessionParams = z.object({ sessionId: z.uuid() });

@@ -4,6 +4,7 @@ import type { Cache } from '../../platform/cache/index.js';
 import type { Database, Executor } from '../../platform/db/index.js';
 import type { AuthTokenPurpose } from '../../platform/db/schema.js';
 import { AppError, badRequest, conflict, isUniqueViolation, notFound, unauthorized } from '../../shared/errors.js';
+import { currentOrigin } from '../audit/context.js';
 import type { AuditLog } from '../audit/service.js';
 import type { Outbox } from '../jobs/outbox.js';
 import { invalidMfaCode, type Mfa, type SecondFactor } from './mfa.js';
@@ -116,6 +117,7 @@ export function createAuthService(deps: {
     familyId: string = randomUUID(),
   ): Promise<TokenPair> {
     const refreshToken = newRefreshToken();
+    const origin = currentOrigin();
     await repo.insertRefreshToken(exec, {
       userId,
       familyId,
@@ -123,6 +125,8 @@ export function createAuthService(deps: {
       amr,
       tokenHash: hashToken(refreshToken),
       expiresAt: new Date(Date.now() + refreshTtlMs),
+      ip: origin?.ip ?? null,
+      userAgent: origin?.userAgent ?? null,
     });
     return {
       accessToken: tokens.sign(
@@ -319,6 +323,31 @@ export function createAuthService(deps: {
     },
 
     /** Every session of the user ends (their refresh tokens are revoked; access tokens lapse). */
+    /** The signed-in user's live sessions; `current` marks the one asking. */
+    async listSessions(userId: string, currentSessionId: string | undefined) {
+      return (await repo.listSessions(db.system, userId)).map((r) => ({
+        id: r.id,
+        current: r.id === currentSessionId,
+        createdAt: r.createdAt.toISOString(),
+        lastActiveAt: r.lastActiveAt.toISOString(),
+        expiresAt: r.expiresAt.toISOString(),
+        ip: r.ip,
+        userAgent: r.userAgent,
+        tenantId: r.tenantId,
+        amr: r.amr,
+      }));
+    },
+
+    /** Signs one session out (a lost laptop); its access tokens lapse within 15 minutes. */
+    async revokeSession(userId: string, sessionId: string): Promise<void> {
+      if (!(await repo.revokeSession(db.system, userId, sessionId))) throw notFound('Session');
+      await audit.recordForUser(userId, {
+        action: 'sessions.revoked',
+        actorUserId: userId,
+        details: { revoked: 1, sessionId },
+      });
+    },
+
     async logoutAll(userId: string): Promise<void> {
       const revoked = await repo.revokeUserSessions(db.system, userId);
       await audit.recordForUser(userId, { action: 'sessions.revoked', actorUserId: userId, details: { revoked } });

@@ -197,6 +197,9 @@ export const refreshTokens = pgTable(
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date', precision: 3 }),
     /** How the session was opened (`pwd`, `otp`, `sso`…): carried to every access token as `amr`. */
     amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
+    /** Where the token was issued (sign-in or refresh): shown to the user in their sessions list. */
+    ip: text('ip'),
+    userAgent: text('user_agent'),
   },
   (t) => [
     uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
