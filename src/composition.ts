@@ -268,8 +268,10 @@ export async function createContainer(
     lockout: config.lockout,
     passwords: createPasswordHasher(config.passwordHashConcurrency),
     audit,
+    // Single sign-on is built on the auth service; its enforcement is consulted at refresh.
+    refreshPolicy: (session, exec) => sso.refusesSession(session, exec),
   });
-  const sso = createSsoService({
+  const sso: SsoService = createSsoService({
     db,
     oidc: createOidcClient({
       redirectUri: new URL('/api/v1/auth/oidc/callback', config.publicUrl).href,

@@ -1,4 +1,6 @@
+import type { FastifyInstance } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
+import { PASSWORD, type TestUser } from './factories.js';
 import { sleep } from './wait.js';
 
 /**
@@ -51,4 +53,32 @@ export function wrongCode(a: Authenticator): string {
     const c = String(n).padStart(6, '0');
     if (!near.has(c)) return c;
   }
+}
+
+/**
+ * Turns TOTP on for a signed-in user over the API (enrol with the password, confirm with a first
+ * code) and hands back their authenticator. Confirming ends their other sessions, not this one.
+ */
+export async function enableTotp(
+  app: FastifyInstance,
+  user: Pick<TestUser, 'auth'>,
+  /** The account's password (undefined for an account that signs in only through a provider). */
+  password: string | undefined = PASSWORD,
+): Promise<Authenticator> {
+  const enrolled = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/mfa/totp/enroll',
+    headers: user.auth,
+    payload: password === undefined ? {} : { password },
+  });
+  if (enrolled.statusCode !== 200) throw new Error(`enrol failed: ${enrolled.statusCode} ${enrolled.body}`);
+  const a = authenticator(enrolled.json().data.secret);
+  const confirmed = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/mfa/totp/confirm',
+    headers: user.auth,
+    payload: { code: await nextCode(a) },
+  });
+  if (confirmed.statusCode !== 200) throw new Error(`confirm failed: ${confirmed.statusCode} ${confirmed.body}`);
+  return a;
 }

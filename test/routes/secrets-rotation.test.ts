@@ -6,7 +6,7 @@ import { runTsFile } from '../helpers/child.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
 import { createTenant, createUser, PASSWORD, type TestTenant, type TestUser } from '../helpers/factories.js';
 import { type OidcTestProvider, startOidcProvider } from '../helpers/oidc-provider.js';
-import { type Authenticator, authenticator, nextCode } from '../helpers/totp.js';
+import { type Authenticator, enableTotp, nextCode } from '../helpers/totp.js';
 
 /**
  * Rotating SECRETS_KEY, the key that seals TOTP secrets and identity-provider client secrets at
@@ -55,21 +55,7 @@ describe.each(databaseKinds)('secrets key rotation on $name', (kind) => {
   async function enrolUnder(app: FastifyInstance): Promise<Enrolled> {
     const user = await createUser(app);
     const tenant = await createTenant(app, user);
-    const enrolled = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/mfa/totp/enroll',
-      headers: user.auth,
-      payload: { password: PASSWORD },
-    });
-    expect(enrolled.statusCode, enrolled.body).toBe(200);
-    const a = authenticator(enrolled.json().data.secret);
-    const confirmed = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/mfa/totp/confirm',
-      headers: user.auth,
-      payload: { code: await nextCode(a) },
-    });
-    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const a = await enableTotp(app, user);
     const sso = await app.inject({
       method: 'PUT',
       url: `/api/v1/tenants/${tenant.id}/sso`,

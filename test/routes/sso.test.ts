@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
@@ -16,6 +15,7 @@ import {
 } from '../helpers/factories.js';
 import { claimsOf } from '../helpers/jwt.js';
 import { type OidcAccount, type OidcTestProvider, startOidcProvider } from '../helpers/oidc-provider.js';
+import { enableTotp, nextCode } from '../helpers/totp.js';
 
 /**
  * Sign-in through identity providers, end to end: the app (over inject) against REAL OpenID
@@ -142,28 +142,6 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       email.toLowerCase(),
     ]);
     return rows[0] as { id: string; password_hash: string | null; email_verified_at: Date | null } | undefined;
-  }
-
-  /** Turns TOTP on for a signed-in user: returns the authenticator (codes from the next time step on). */
-  async function enableTotp(accessToken: string, password?: string) {
-    const headers = { authorization: `Bearer ${accessToken}` };
-    const enrolled = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/mfa/totp/enroll',
-      headers,
-      payload: password === undefined ? {} : { password },
-    });
-    expect(enrolled.statusCode, enrolled.body).toBe(200);
-    const totp = new TOTP({ period: 30, secret: Secret.fromBase32(enrolled.json().data.secret) });
-    const confirmed = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/mfa/totp/confirm',
-      headers,
-      payload: { code: totp.generate() },
-    });
-    expect(confirmed.statusCode, confirmed.body).toBe(200);
-    // Each time step is accepted once: the next code is the next step's (within the drift window).
-    return { next: () => totp.generate({ timestamp: Date.now() + 30_000 }) };
   }
 
   // --- starting a sign-in -------------------------------------------------------------------
@@ -303,7 +281,7 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
     it('the takeover also drops a second factor the pre-registrant enrolled', async () => {
       const email = `victim-${uniq()}@example.test`;
       const squatter = await createUser(app, { email, verified: false });
-      await enableTotp(squatter.accessToken, PASSWORD);
+      await enableTotp(app, { auth: { authorization: `Bearer ${squatter.accessToken}` } });
 
       const res = await platformSignIn(account(platformOp, email));
       const owner = sessionOf(res);
@@ -418,7 +396,7 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
     const sub = account(platformOp, `mfa-${uniq()}@example.test`);
     const first = sessionOf(await platformSignIn(sub));
     // No password on an account made by a provider: enrolment needs none.
-    const totp = await enableTotp(first.accessToken);
+    const totp = await enableTotp(app, { auth: { authorization: `Bearer ${first.accessToken}` } }, undefined);
 
     const res = await platformSignIn(sub);
     expect(res.statusCode, res.body).toBe(200);
@@ -431,7 +409,7 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
     const verified = await app.inject({
       method: 'POST',
       url: '/api/v1/auth/mfa/verify',
-      payload: { mfaToken: challenge.mfaToken, code: totp.next() },
+      payload: { mfaToken: challenge.mfaToken, code: await nextCode(totp) },
     });
     const session = sessionOf(verified);
     expect(session.user.id).toBe(first.user.id);
@@ -658,6 +636,15 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
       expectError(await refresh(carol.refreshToken), 401, 'invalid_refresh_token');
       expectError(await refresh(before.refreshToken!), 401, 'invalid_refresh_token');
       expect((await refresh(viaOrg.refreshToken!)).statusCode).toBe(200);
+      // A session the revocation missed (a crash right after the change committed): refresh
+      // checks enforcement too, answers as sign-in does, and ends it.
+      await tdb.db.query(
+        'update refresh_tokens set revoked_at = null where user_id = $1 and tenant_id is null and rotated_at is null',
+        [carol.id],
+      );
+      const refused = expectError(await refresh(carol.refreshToken), 403, 'sso_required');
+      expect(refused.details).toMatchObject({ tenantSlug: org.slug });
+      expectError(await refresh(carol.refreshToken), 401, 'invalid_refresh_token');
       const revoked = await auditOf(org, 'sessions.revoked');
       expect(revoked).toEqual([
         expect.objectContaining({
@@ -746,6 +733,39 @@ describe.each(databaseKinds)('single sign-on on $name', (kind) => {
           details: { reason: 'sso_enforced', people: 1, sessions: 1, domain: 'acme-labs.test' },
         }),
       );
+    });
+
+    it('break glass: owners of the organization with a second factor stay exempt from enforcement; owners without one do not', async () => {
+      const { clientSecret: _kept, ...config } = orgConfig();
+      expect((await sso(org, org.owner, 'PUT', { ...config, enforced: false })).statusCode).toBe(200);
+      const olga = await createUser(app, { email: `olga-${uniq()}@acme.test` });
+      const pete = await createUser(app, { email: `pete-${uniq()}@acme.test` });
+      for (const u of [olga, pete]) {
+        const added = await app.inject({
+          method: 'POST',
+          url: `/api/v1/tenants/${org.id}/members`,
+          headers: org.owner.auth,
+          payload: { email: u.email, role: 'owner' },
+        });
+        expect(added.statusCode, added.body).toBe(201);
+      }
+      const a = await enableTotp(app, olga);
+      expect((await sso(org, org.owner, 'PUT', { ...config, enforced: true })).statusCode).toBe(200);
+
+      // Olga (owner, TOTP on): her session lives on, and she signs in with her password and a code.
+      expect((await refresh(olga.refreshToken)).statusCode).toBe(200);
+      const challenged = await login(olga.email, PASSWORD);
+      expect(challenged.statusCode, challenged.body).toBe(200);
+      expect(challenged.json().data.mfaRequired).toBe(true);
+      const verified = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/mfa/verify',
+        payload: { mfaToken: challenged.json().data.mfaToken, code: await nextCode(a) },
+      });
+      expect(sessionOf(verified).user.id).toBe(olga.id);
+      // Pete (owner, no second factor): ended, and refused like everyone else of the domain.
+      expectError(await refresh(pete.refreshToken), 401, 'invalid_refresh_token');
+      expectError(await login(pete.email, PASSWORD), 403, 'sso_required');
     });
 
     it('without enforcement, password sign-in works again; no default role, no membership; removing the provider ends its sign-ins', async () => {

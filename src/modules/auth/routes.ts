@@ -152,7 +152,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         tags,
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
-          'The presented refresh token stops working; presenting it again revokes the session. In cookie mode send no body token: the cookie is used, X-CSRF-Token is required, and the response sets the next cookie and returns a new csrfToken.',
+          'The presented refresh token stops working; presenting it again revokes the session. In cookie mode send no body token: the cookie is used, X-CSRF-Token is required, and the response sets the next cookie and returns a new csrfToken. When an organization enforces single sign-on for your email domain, a session that did not come through its provider is ended here: 403 `sso_required` (details name the sign-in to use).',
         body: s.refreshBody.nullish(),
         response: { 200: data(s.refreshResult), ...errors(400, 401, 403, 429) },
       },

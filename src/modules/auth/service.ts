@@ -59,6 +59,15 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   audit: AuditLog;
   mfa: Mfa;
+  /**
+   * Consulted on every refresh, in its transaction: an error refuses the session (its family is
+   * revoked) and is what the caller gets. Single sign-on enforcement uses it, so a session that
+   * escaped the bulk revocation (a crash, a race with turning enforcement on) still ends.
+   */
+  refreshPolicy?: (
+    session: { userId: string; tenantId: string | null; amr: string[] },
+    exec: Executor,
+  ) => Promise<AppError | null>;
 }) {
   const { db, tokens, cache, outbox, passwords, audit } = deps;
   const refreshTtlMs = deps.refreshTokenTtlDays * 86_400_000;
@@ -271,8 +280,18 @@ export function createAuthService(deps: {
       // Claim and successor commit together: a crash in between cannot strand the session.
       const pair = await db.transaction(async (tx) => {
         const claimed = await repo.claimRefreshToken(tx, tokenHash);
-        return claimed ? issue(tx, claimed.userId, claimed.tenantId, claimed.amr, claimed.familyId) : null;
+        if (!claimed) return null;
+        const refusal = await deps.refreshPolicy?.(claimed, tx);
+        if (refusal) {
+          await repo.revokeFamily(tx, claimed.familyId);
+          return refusal;
+        }
+        return issue(tx, claimed.userId, claimed.tenantId, claimed.amr, claimed.familyId);
       });
+      if (pair instanceof AppError) {
+        deps.log.info({ event: 'refresh_refused', reason: pair.code }, 'a session was refused at refresh by policy');
+        throw pair;
+      }
       if (!pair) {
         const known = await repo.findRefreshToken(db.system, tokenHash);
         if (known?.rotatedAt && !known.revokedAt) {

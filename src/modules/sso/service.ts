@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { and, asc, eq, gt, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
 import { resealAll, type Sealer } from '../../platform/crypto/sealer.js';
 import type { Database, Executor, TenantContext } from '../../platform/db/index.js';
 import {
@@ -103,7 +103,7 @@ export function createSsoService(deps: {
    * Enforcement covers sessions already open too: for people of the organization's verified
    * domains (or of `domain` alone), every refresh token that did not come from its own provider is
    * revoked, so they sign in again through it within one access-token lifetime (15 minutes).
-   * The owner making the change keeps theirs: a way back in if the provider turns out broken.
+   * Owners with a second factor keep theirs (see `exemptOwner`).
    */
   async function endSessionsOutsideSso(tenantId: string, actorUserId: string, domain?: string) {
     const inDomains = sql`${refreshTokens.userId} in (
@@ -116,7 +116,12 @@ export function createSsoService(deps: {
       .update(refreshTokens)
       .set({ revokedAt: sql`now()` })
       .where(
-        and(isNull(refreshTokens.revokedAt), ne(refreshTokens.userId, actorUserId), inDomains, sql`not ${throughSso}`),
+        and(
+          isNull(refreshTokens.revokedAt),
+          inDomains,
+          sql`not ${throughSso}`,
+          sql`not ${exemptOwner(sql`${refreshTokens.userId}`, tenantId)}`,
+        ),
       )
       .returning({ userId: refreshTokens.userId });
     const people = [...new Set(ended.map((r) => r.userId))];
@@ -134,6 +139,22 @@ export function createSsoService(deps: {
         }),
       );
     }
+  }
+
+  /**
+   * Break glass: an owner of the enforcing organization with a second factor on is exempt from
+   * its enforcement (password and TOTP still work for them), so a broken or lost identity
+   * provider cannot lock the organization out of its own settings.
+   */
+  const exemptOwner = (userId: SQL | string, tenantId: string) => sql`exists (
+    select 1 from memberships m join users o on o.id = m.user_id
+    where m.tenant_id = ${tenantId} and m.user_id = ${userId} and m.role = 'owner' and o.totp_enabled_at is not null)`;
+
+  async function isExemptOwner(exec: Executor, userId: string, tenantId: string): Promise<boolean> {
+    const result = (await exec.execute(sql`select ${exemptOwner(userId, tenantId)} as exempt`)) as unknown as {
+      rows: Array<{ exempt: boolean }>;
+    };
+    return Boolean(result.rows[0]?.exempt);
   }
 
   /** Finds or creates the account for a provider identity, linking by verified email. */
@@ -182,13 +203,30 @@ export function createSsoService(deps: {
   return {
     redirectUri: oidc.redirectUri,
 
+    /**
+     * For refresh (the auth service's refresh policy): a session of someone whose domain an
+     * organization enforces single sign-on for lives on only if it came through that
+     * organization's provider; otherwise `sso_required`, as at sign-in.
+     */
+    async refusesSession(s: { userId: string; tenantId: string | null; amr: string[] }, exec: Executor) {
+      const [account] = await exec.select({ email: users.email }).from(users).where(eq(users.id, s.userId));
+      const enforced = account ? await enforcedFor(exec, account.email) : undefined;
+      if (!enforced || (s.tenantId === enforced.tenantId && s.amr.includes('sso'))) return null;
+      if (await isExemptOwner(exec, s.userId, enforced.tenantId)) return null;
+      return ssoRequired(enforced.slug);
+    },
+
     /** Platform providers people can sign in with (no secrets). */
     listProviders: () => deps.providers.map((p) => ({ id: p.id, name: p.name })),
 
     /** Organization SSO only for people of its verified domains; with enforcement, only through it. */
     async assertPasswordAllowed(email: string): Promise<void> {
-      const enforced = await enforcedFor(db.system, normalizeEmail(email));
-      if (enforced) throw ssoRequired(enforced.slug);
+      const normalized = normalizeEmail(email);
+      const enforced = await enforcedFor(db.system, normalized);
+      if (!enforced) return;
+      const [account] = await db.system.select({ id: users.id }).from(users).where(eq(users.email, normalized));
+      if (account && (await isExemptOwner(db.system, account.id, enforced.tenantId))) return;
+      throw ssoRequired(enforced.slug);
     },
 
     /** Starts a sign-in: where to send the browser, and the state to bind to it (a cookie). */
