@@ -71,14 +71,14 @@ describe.each(databaseKinds)('cache and rate limits across two instances on $nam
       ]);
     }
 
-    /** Reads /auth/me on B twice: the first read loads it, the second must come from B's L1. */
+    /** Reads /auth/me on B twice: the first read loads it, the second must come from B's L1 (with the caller's live sessions). */
     async function cachedOnB(user: TestUser) {
       const first = await meOn(b, user);
       const before = stats(b.container);
       expect(await meOn(b, user)).toEqual(first);
       const after = stats(b.container);
       expect(after.loads).toBe(before.loads);
-      expect(after.l1Hits).toBe(before.l1Hits + 1);
+      expect(after.l1Hits).toBe(before.l1Hits + 2);
       return first;
     }
 
@@ -155,6 +155,22 @@ describe.each(databaseKinds)('cache and rate limits across two instances on $nam
       expect(await meOn(a, owner)).toEqual([[tenantId, 'owner']]);
     });
 
+    it('signing out everywhere through A ends the access tokens on B as soon as A’s invalidation arrives', async () => {
+      const user = await createUser(a.app);
+      // B has the user's live sessions cached: the token is served from L1 there.
+      expect(await cachedOnB(user)).toEqual([]);
+      const received = stats(b.container).invalidationsReceived;
+      const out = await a.app.inject({ method: 'POST', url: '/api/v1/auth/logout-all', headers: user.auth });
+      expect(out.statusCode, out.body).toBe(204);
+      await eventually(
+        () => stats(b.container).invalidationsReceived > received,
+        'B to receive the invalidation A published',
+        5_000,
+      );
+      expectError(await b.app.inject({ url: '/api/v1/auth/me', headers: user.auth }), 401, 'invalid_token');
+      expectError(await a.app.inject({ url: '/api/v1/auth/me', headers: user.auth }), 401, 'invalid_token');
+    });
+
     it('resolves a tenant from its subdomain of BASE_HOST, from the cache after the first request', async () => {
       const t = await createTenant(a.app);
       await createPost(a.app, t, t.owner, { title: 'On the subdomain' });
@@ -177,22 +193,24 @@ describe.each(databaseKinds)('cache and rate limits across two instances on $nam
         raw.disconnect();
       }
 
-      // Repeated requests on A: served from A's L1, no load (four hits each: the slug; the caller's
-      // memberships, read by tenant resolution (does the request spend the tenant's rate budget?)
-      // and by the authorization guard (the caller's role); and the tenant's security policy).
+      // Repeated requests on A: served from A's L1, no load (five hits each: the caller's live
+      // sessions (is the access token's session signed out?); the slug; the caller's memberships,
+      // read by tenant resolution (does the request spend the tenant's rate budget?) and by the
+      // authorization guard (the caller's role); and the tenant's security policy).
       const a1 = stats(a.container);
       for (let i = 0; i < 3; i++) expect(titles(await list(a, host))).toEqual(['On the subdomain']);
       expect(stats(a.container).loads).toBe(a1.loads);
-      expect(stats(a.container).l1Hits).toBe(a1.l1Hits + 12);
+      expect(stats(a.container).l1Hits).toBe(a1.l1Hits + 15);
 
       // On B: the first request finds it in Redis (no load), the next ones in B's L1.
       const b0 = stats(b.container);
       for (let i = 0; i < 3; i++) expect(titles(await list(b, host))).toEqual(['On the subdomain']);
       const b1 = stats(b.container);
       expect(b1.loads).toBe(b0.loads);
-      // The first: slug, memberships and policy from Redis, the memberships' second read from L1.
-      expect(b1.l2Hits).toBe(b0.l2Hits + 3);
-      expect(b1.l1Hits).toBe(b0.l1Hits + 9);
+      // The first: sessions, slug, memberships and policy from Redis, the memberships' second read
+      // from L1; the next two, five L1 hits each.
+      expect(b1.l2Hits).toBe(b0.l2Hits + 4);
+      expect(b1.l1Hits).toBe(b0.l1Hits + 11);
 
       // An unknown subdomain is a 404, in the error shape.
       expectError(await list(b, `no-such-tenant-${kind.name}.blog.test`), 404, 'not_found');

@@ -129,8 +129,11 @@ describe.each(databaseKinds)('sessions on $name', (kind) => {
     const a = await signIn(u, laptop);
     const b = await signIn(u, phone);
 
+    // Warm the cache with b's session on the list: signing it out must still end it at once.
+    expect((await sessions(b.auth)).length).toBeGreaterThan(0);
     const res = await signOut(a.auth, sessionIdOf(b.accessToken));
     expect(res.statusCode, res.body).toBe(204);
+    expectError(await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: b.auth }), 401, 'invalid_token');
     expectError(await refresh(b.refreshToken), 401, 'invalid_refresh_token');
     const left = await sessions(a.auth);
     expect(left.map((s) => s.id)).not.toContain(sessionIdOf(b.accessToken));
@@ -169,7 +172,7 @@ describe.each(databaseKinds)('sessions on $name', (kind) => {
     expectError(await app.inject({ method: 'DELETE', url: `/api/v1/auth/sessions/${randomUUID()}` }), 401);
   });
 
-  it('signing the current session out, logout and logout-all all take sessions off the list', async () => {
+  it('signing a session out, logout and logout-all end its access tokens at once, not when they expire', async () => {
     const u = await createUser(app);
     const a = await signIn(u, laptop);
     const b = await signIn(u, phone);
@@ -177,12 +180,14 @@ describe.each(databaseKinds)('sessions on $name', (kind) => {
 
     expect((await signOut(c.auth, sessionIdOf(c.accessToken))).statusCode).toBe(204);
     expectError(await refresh(c.refreshToken), 401, 'invalid_refresh_token');
+    expectError(await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: c.auth }), 401, 'invalid_token');
     const logout = await app.inject({
       method: 'POST',
       url: '/api/v1/auth/logout',
       payload: { refreshToken: b.refreshToken },
     });
     expect(logout.statusCode, logout.body).toBe(204);
+    expectError(await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: b.auth }), 401, 'invalid_token');
     const left = (await sessions(a.auth)).map((s) => s.id);
     expect(left).toContain(sessionIdOf(a.accessToken));
     expect(left).not.toContain(sessionIdOf(b.accessToken));
@@ -190,7 +195,14 @@ describe.each(databaseKinds)('sessions on $name', (kind) => {
 
     const all = await app.inject({ method: 'POST', url: '/api/v1/auth/logout-all', headers: a.auth });
     expect(all.statusCode, all.body).toBe(204);
-    // The access token still works for its 15 minutes; nothing is left to refresh.
-    expect(await sessions(a.auth)).toEqual([]);
+    expectError(
+      await app.inject({ method: 'GET', url: '/api/v1/auth/sessions', headers: a.auth }),
+      401,
+      'invalid_token',
+    );
+    expectError(await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: u.auth }), 401, 'invalid_token');
+    // A new sign-in works at once (its session is looked up, not refused from the cached list).
+    const again = await signIn(u, laptop);
+    expect((await sessions(again.auth)).map((s) => s.id)).toEqual([sessionIdOf(again.accessToken)]);
   });
 });

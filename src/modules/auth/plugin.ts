@@ -89,6 +89,9 @@ export const authentication = fp(
       }
       if (looksLikeApiKey(token)) return authenticateKey(request, token);
       const claims = opts.auth.verifyAccessToken(token);
+      if (claims.sid && !(await opts.auth.isSessionLive(claims.sub, claims.sid))) {
+        throw unauthorized('This session was signed out; sign in again', 'invalid_token');
+      }
       request.auth = { userId: claims.sub, tenantId: claims.tid, sessionId: claims.sid, amr: claims.amr ?? ['pwd'] };
     });
     // Unverified users sign in and write drafts, but neither publish nor manage members.

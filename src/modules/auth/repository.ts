@@ -71,12 +71,18 @@ export async function insertRefreshToken(
   await db.insert(refreshTokens).values(v);
 }
 
+/** A session is live while its newest refresh token is: neither rotated, revoked nor expired. */
+const liveToken = and(
+  isNull(refreshTokens.rotatedAt),
+  isNull(refreshTokens.revokedAt),
+  gt(refreshTokens.expiresAt, sql`now()`),
+);
+
 /**
  * A user's live sessions (refresh-token families with a token that still works): when each
  * began, when it was last refreshed and from where, newest activity first.
  */
 export async function listSessions(db: Executor, userId: string) {
-  const live = sql`${refreshTokens.revokedAt} is null and ${refreshTokens.rotatedAt} is null and ${refreshTokens.expiresAt} > now()`;
   return db
     .select({
       id: refreshTokens.familyId,
@@ -94,26 +100,28 @@ export async function listSessions(db: Executor, userId: string) {
     .from(refreshTokens)
     .where(eq(refreshTokens.userId, userId))
     .groupBy(refreshTokens.familyId)
-    .having(sql`bool_or(${live})`)
+    .having(sql`bool_or(${liveToken})`)
     .orderBy(sql`max(${refreshTokens.createdAt}) desc`);
 }
 
-/** Ends one session of this user; false when it is not theirs or has ended already. */
-export async function revokeSession(db: Executor, userId: string, familyId: string): Promise<boolean> {
+/** The ids of a user's live sessions (their refresh-token families). */
+export async function liveSessionIds(db: Executor, userId: string): Promise<string[]> {
   const rows = await db
-    .update(refreshTokens)
-    .set({ revokedAt: sql`now()` })
-    .where(
-      and(
-        eq(refreshTokens.userId, userId),
-        eq(refreshTokens.familyId, familyId),
-        isNull(refreshTokens.revokedAt),
-        isNull(refreshTokens.rotatedAt),
-        gt(refreshTokens.expiresAt, sql`now()`),
-      ),
-    )
-    .returning({ id: refreshTokens.id });
-  return rows.length > 0;
+    .select({ id: refreshTokens.familyId })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.userId, userId), liveToken));
+  return rows.map((r) => r.id);
+}
+
+/** Ends one live session of this user, its whole family; false when it is not theirs or has ended already. */
+export async function revokeSession(db: Executor, userId: string, familyId: string): Promise<boolean> {
+  const live = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.userId, userId), eq(refreshTokens.familyId, familyId), liveToken));
+  if (live.length === 0) return false;
+  await revokeFamily(db, familyId);
+  return true;
 }
 
 /**

@@ -201,7 +201,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         security: bearer,
         summary: 'End every session of the signed-in user',
         description:
-          'Every refresh token of the user is revoked; access tokens already issued lapse within 15 minutes.',
+          'Every refresh token of the user is revoked, and access tokens already issued are refused from now on (on every instance).',
         response: { 204: z.null().describe('Signed out everywhere'), ...errors(401, 429) },
       },
     },
@@ -238,7 +238,7 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         security: bearer,
         summary: 'Sign one session out (a lost device)',
         description:
-          'Its refresh token stops working at once; access tokens already issued lapse within 15 minutes. Another user’s session, or one that has ended, is 404.',
+          'Its refresh token and the access tokens already issued for it stop working at once. Another user’s session, or one that has ended, is 404.',
         params: s.sessionParams,
         response: { 204: z.null().describe('Signed out'), ...errors(400, 401, 403, 404, 429) },
       },
@@ -441,9 +441,12 @@ export async function authRoutes(fastify: FastifyInstance, opts: AuthRoutesOptio
         response: { 200: data(s.recoveryCodes), ...errors(400, 401, 403, 409, 413, 415, 429) },
       },
     },
-    async (req) => ({
-      data: { recoveryCodes: await opts.mfa.confirm(req.auth!.userId, req.body.code, req.auth!.sessionId) },
-    }),
+    async (req) => {
+      const recoveryCodes = await opts.mfa.confirm(req.auth!.userId, req.body.code, req.auth!.sessionId);
+      // The sessions opened with the password alone ended: at once, not when their access tokens expire.
+      await auth.forgetSessions(req.auth!.userId);
+      return { data: { recoveryCodes } };
+    },
   );
 
   app.post(

@@ -32,6 +32,10 @@ const toPublicUser = (u: { id: string; email: string; name: string }): PublicUse
 });
 
 const meKey = (userId: string) => `me:${userId}`;
+/** The ids of a user's live sessions, checked on every request made with an access token. */
+const sessionsKey = (userId: string) => `sessions:${userId}`;
+/** A session found ended: remembered for an access token's lifetime, so its token costs no query. */
+const endedKey = (sessionId: string) => `session-ended:${sessionId}`;
 
 type UserRow = NonNullable<Awaited<ReturnType<typeof repo.findUserById>>>;
 
@@ -284,18 +288,23 @@ export function createAuthService(deps: {
         const refusal = await deps.refreshPolicy?.(claimed, tx);
         if (refusal) {
           await repo.revokeFamily(tx, claimed.familyId);
-          return refusal;
+          return { refusal, userId: claimed.userId };
         }
         return issue(tx, claimed.userId, claimed.tenantId, claimed.amr, claimed.familyId);
       });
-      if (pair instanceof AppError) {
-        deps.log.info({ event: 'refresh_refused', reason: pair.code }, 'a session was refused at refresh by policy');
-        throw pair;
+      if (pair && 'refusal' in pair) {
+        deps.log.info(
+          { event: 'refresh_refused', reason: pair.refusal.code },
+          'a session was refused at refresh by policy',
+        );
+        await this.forgetSessions(pair.userId);
+        throw pair.refusal;
       }
       if (!pair) {
         const known = await repo.findRefreshToken(db.system, tokenHash);
         if (known?.rotatedAt && !known.revokedAt) {
           const revoked = await repo.revokeFamily(db.system, known.familyId);
+          await this.forgetSessions(known.userId);
           deps.log.warn(
             { event: 'refresh_token_reuse', userId: known.userId, familyId: known.familyId, revoked },
             'a rotated refresh token was presented again; its session was revoked',
@@ -314,7 +323,9 @@ export function createAuthService(deps: {
     /** Ends the session the token belongs to; unknown tokens are ignored (idempotent). */
     async logout(refreshToken: string): Promise<void> {
       const known = await repo.findRefreshToken(db.system, hashToken(refreshToken));
-      if (known) await repo.revokeFamily(db.system, known.familyId);
+      if (!known) return;
+      await repo.revokeFamily(db.system, known.familyId);
+      await this.forgetSessions(known.userId);
     },
 
     /** The caller and their memberships: read on most requests, so cached until they change. */
@@ -341,7 +352,7 @@ export function createAuthService(deps: {
       return (await this.me(userId)).user.emailVerified;
     },
 
-    /** Every session of the user ends (their refresh tokens are revoked; access tokens lapse). */
+    /** Every session of the user ends: refresh tokens revoked, access tokens refused from now on. */
     /** The signed-in user's live sessions; `current` marks the one asking. */
     async listSessions(userId: string, currentSessionId: string | undefined) {
       return (await repo.listSessions(db.system, userId)).map((r) => ({
@@ -357,9 +368,10 @@ export function createAuthService(deps: {
       }));
     },
 
-    /** Signs one session out (a lost laptop); its access tokens lapse within 15 minutes. */
+    /** Signs one session out (a lost laptop): its refresh token and its access tokens stop at once. */
     async revokeSession(userId: string, sessionId: string): Promise<void> {
       if (!(await repo.revokeSession(db.system, userId, sessionId))) throw notFound('Session');
+      await this.forgetSessions(userId);
       await audit.recordForUser(userId, {
         action: 'sessions.revoked',
         actorUserId: userId,
@@ -369,6 +381,7 @@ export function createAuthService(deps: {
 
     async logoutAll(userId: string): Promise<void> {
       const revoked = await repo.revokeUserSessions(db.system, userId);
+      await this.forgetSessions(userId);
       await audit.recordForUser(userId, { action: 'sessions.revoked', actorUserId: userId, details: { revoked } });
     },
 
@@ -428,7 +441,7 @@ export function createAuthService(deps: {
       if (!userId) throw invalidEmailToken();
       deps.log.info({ event: 'password_reset', userId }, 'a password was reset; every session was ended');
       await audit.recordForUser(userId, { action: 'password.reset', actorUserId: userId });
-      await cache.invalidate(meKey(userId));
+      await cache.invalidate(meKey(userId), sessionsKey(userId));
     },
 
     /** Needs the current password; the caller's own session stays, every other one ends. */
@@ -440,12 +453,34 @@ export function createAuthService(deps: {
         await repo.setPassword(tx, userId, passwordHash);
         await repo.revokeUserSessions(tx, userId, sessionId);
       });
+      await this.forgetSessions(userId);
       deps.log.info({ event: 'password_changed', userId }, 'a password was changed; other sessions were ended');
       await audit.recordForUser(userId, { action: 'password.changed', actorUserId: userId });
     },
 
     async isPlatformAdmin(userId: string): Promise<boolean> {
       return (await this.me(userId)).platformAdmin;
+    },
+
+    /**
+     * Whether the session an access token names is live: a signed-out session's access tokens stop
+     * at once, not when they expire. Read from the cache; a session not in the cached list (begun
+     * since, perhaps on another instance) is looked up before it is refused.
+     */
+    async isSessionLive(userId: string, sessionId: string): Promise<boolean> {
+      const load = () => repo.liveSessionIds(db.system, userId);
+      if ((await cache.getOrLoad(sessionsKey(userId), load)).includes(sessionId)) return true;
+      if (await cache.get<boolean>(endedKey(sessionId))) return false;
+      const fresh = await load();
+      await cache.set(sessionsKey(userId), fresh);
+      if (fresh.includes(sessionId)) return true;
+      await cache.set(endedKey(sessionId), true, { ttlSeconds: tokens.ttlSeconds });
+      return false;
+    },
+
+    /** After sessions of these users ended (the caller's transaction committed): on every instance. */
+    async forgetSessions(...userIds: string[]) {
+      if (userIds.length) await cache.invalidate(...userIds.map(sessionsKey));
     },
 
     /** Drops cached views of these users (memberships or roles changed) on every instance. */

@@ -102,7 +102,7 @@ export function createSsoService(deps: {
   /**
    * Enforcement covers sessions already open too: for people of the organization's verified
    * domains (or of `domain` alone), every refresh token that did not come from its own provider is
-   * revoked, so they sign in again through it within one access-token lifetime (15 minutes).
+   * revoked and their access tokens refused, so they sign in again through it.
    * Owners with a second factor keep theirs (see `exemptOwner`).
    */
   async function endSessionsOutsideSso(tenantId: string, actorUserId: string, domain?: string) {
@@ -125,6 +125,7 @@ export function createSsoService(deps: {
       )
       .returning({ userId: refreshTokens.userId });
     const people = [...new Set(ended.map((r) => r.userId))];
+    await auth.forgetSessions(...people);
     if (people.length > 0) {
       await db.transaction((tx) =>
         audit.record(tx, tenantId, {
@@ -309,6 +310,8 @@ export function createSsoService(deps: {
         if (enforced) throw ssoRequired(enforced.slug);
       }
       const { userId, linkedNow } = await accountFor(pending.provider, { ...identity, email });
+      // A takeover ended the squatter's sessions: at once (harmless otherwise).
+      if (linkedNow) await auth.forgetSessions(userId);
       if (!tenantId) {
         // The account's own address counts too: a provider that now asserts another address
         // must not open an account its organization requires to use single sign-on.
