@@ -47,6 +47,23 @@ export async function createUser(
   };
 }
 
+/**
+ * Signs `user` in again and puts the new tokens in place, in the same `auth` object (so every
+ * holder of it sees them): for suites that ended all of a user's sessions (logout-all) and go on.
+ */
+export async function renewSession(app: FastifyInstance, user: TestUser): Promise<void> {
+  const login = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { email: user.email, password: PASSWORD },
+  });
+  if (login.statusCode !== 200) throw new Error(`login failed: ${login.statusCode} ${login.body}`);
+  const d = login.json().data;
+  user.accessToken = d.accessToken;
+  user.refreshToken = d.refreshToken;
+  user.auth.authorization = `Bearer ${d.accessToken}`;
+}
+
 export interface TestTenant {
   id: string;
   slug: string;

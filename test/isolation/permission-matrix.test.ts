@@ -10,6 +10,7 @@ import {
   createMember,
   createTenant,
   PASSWORD,
+  renewSession,
   type TestTenant,
   type TestUser,
 } from '../helpers/factories.js';
@@ -276,12 +277,17 @@ describe.each(databaseKinds.slice(0, 1))('permission matrix on $name', (kind) =>
       const current = await ok('GET', url, t.as(t.owner));
       (body as { version?: number }).version = current.version;
     }
-    return app.inject({
+    const res = await app.inject({
       method: op.method,
       url,
       headers: headersOf(p),
       ...(body !== undefined && body !== null && { payload: body as object }),
     });
+    // Signing out everywhere ends this person's access token too: they sign in again, in place.
+    if (op.key === 'POST /api/v1/auth/logout-all' && res.statusCode < 300 && p.kind === 'person') {
+      await renewSession(app, p.user);
+    }
+    return res;
   }
 
   /** What went wrong in a cell (undefined: it matches the table). */

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberRole } from '../../src/platform/db/schema.js';
 import { createTestApp, createTestStack, TEST_JWT_SECRET } from '../helpers/app.js';
 import { databaseKinds, type TestDatabase } from '../helpers/db.js';
-import { createUser, PASSWORD, type TestUser } from '../helpers/factories.js';
+import { createUser, PASSWORD, renewSession, type TestUser } from '../helpers/factories.js';
 import { decode, forgeries, hmac } from './jwt.js';
 import { INJECTION, INJECTION_SAMPLE, NQL, TRAVERSAL } from './payloads.js';
 import { type Generator, generator, type Operation, readOperations, stringFields, urlOf } from './spec.js';
@@ -174,14 +174,24 @@ describe.each(databaseKinds)('attack suite on $name', (kind) => {
   const tenantOf = (t: 'A' | 'B') => (t === 'A' ? A : B);
   const hostOf = (w: TenantWorld) => `${w.tenant.slug}.${BASE_HOST}`;
 
-  /** Run, remembering which classes reached which operation. */
+  /**
+   * Run, remembering which classes reached which operation. A person's own logout-all ends all
+   * their sessions, access tokens included: they sign in again (in place) and the suite goes on.
+   */
   async function run(op: Operation | null, a: Attempt): Promise<LightMyRequestResponse> {
     if (op) {
       const set = attacked.get(op.key) ?? new Set<string>();
       set.add(a.cls);
       attacked.set(op.key, set);
     }
-    return r.run(a);
+    const res = await r.run(a);
+    if (op?.key === 'POST /api/v1/auth/logout-all' && res.statusCode < 300) {
+      const people = [A, B].flatMap((w) => [...Object.values(w.users), w.member, w.tenant.owner]);
+      const who = people.find((u) => u.auth.authorization === a.headers?.authorization);
+      if (!who) throw new Error(`logout-all succeeded for a caller the suite does not know (${a.principal})`);
+      await renewSession(app, who);
+    }
+    return res;
   }
 
   /** Required query parameters (and `q`, which looks for the target's secret). */
