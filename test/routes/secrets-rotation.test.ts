@@ -160,4 +160,4 @@ describe.each(databaseKinds)('secrets key rotation on $name', (kind) => {
   });
 });
 
-const runReseal = (env: Record<string, string>) => runTsFile('scripts/reseal-secrets.ts', env);
+const runReseal = (env: Record<string, string>) => runTsFile('src/cli/reseal-secrets.ts', env);

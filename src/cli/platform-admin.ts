@@ -1,10 +1,11 @@
 /**
  * `npm run admin:grant -- <email> [--revoke]`: makes an account a platform admin (every
- * tenant's jobs, queue statistics, the dashboard at /admin/queues) or takes that away.
+ * tenant's jobs, queue statistics, the dashboard at /admin/queues) or takes that away. In the
+ * Docker image: `node dist/cli/platform-admin.js <email> [--revoke]`.
  */
 import pino from 'pino';
-import { createContainer } from '../src/composition.js';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { createContainer } from '../composition.js';
+import { ConfigError, loadConfig } from '../config.js';
 
 async function main() {
   const args = process.argv.slice(2);

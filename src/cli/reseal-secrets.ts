@@ -2,11 +2,12 @@
  * `npm run secrets:reseal`: after SECRETS_KEY changed (the old key moved to
  * SECRETS_PREVIOUS_KEYS), rewrites every stored secret sealed under a previous key under the
  * current one: TOTP secrets and identity-provider client secrets. Safe to run again and while
- * the API serves. When it reports nothing unreadable, SECRETS_PREVIOUS_KEYS can go.
+ * the API serves. When it reports nothing unreadable, SECRETS_PREVIOUS_KEYS can go. In the
+ * Docker image: `node dist/cli/reseal-secrets.js`.
  */
 import pino from 'pino';
-import { createContainer } from '../src/composition.js';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { createContainer } from '../composition.js';
+import { ConfigError, loadConfig } from '../config.js';
 
 async function main() {
   const container = await createContainer(loadConfig(), { log: pino({ level: 'warn' }) });
