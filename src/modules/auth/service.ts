@@ -119,7 +119,7 @@ export function createAuthService(deps: {
     new AppError(
       403,
       'account_locked',
-      'Too many wrong passwords or codes: try again in 15 minutes, or reset the password',
+      `Too many wrong passwords or codes: try again in ${Math.ceil(deps.lockout.durationMs / 60_000)} minutes, or reset the password`,
     );
 
   async function issue(
@@ -186,7 +186,7 @@ export function createAuthService(deps: {
       const user = await repo.findUserByEmail(db.system, normalizeEmail(input.email));
       const ok = await passwords.verify(user?.passwordHash, input.password);
       if (!user) throw invalidCredentials();
-      if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
+      if (isLocked(user)) {
         deps.log.warn({ event: 'login_while_locked', userId: user.id }, 'sign-in refused: the account is locked');
         await audit.recordForUser(user.id, {
           action: 'login.failed',
@@ -228,7 +228,7 @@ export function createAuthService(deps: {
         throw invalidMfaCode();
       }
       const user = await repo.findUserById(db.system, done.userId);
-      if (user?.lockedUntil && user.lockedUntil.getTime() > Date.now()) {
+      if (user && isLocked(user)) {
         throw new AppError(401, 'mfa_challenge_expired', 'This sign-in has expired or was used; sign in again');
       }
       if (user && user.failedLogins > 0) await repo.clearFailedLogins(db.system, user.id);
@@ -352,7 +352,6 @@ export function createAuthService(deps: {
       return (await this.me(userId)).user.emailVerified;
     },
 
-    /** Every session of the user ends: refresh tokens revoked, access tokens refused from now on. */
     /** The signed-in user's live sessions; `current` marks the one asking. */
     async listSessions(userId: string, currentSessionId: string | undefined) {
       return (await repo.listSessions(db.system, userId)).map((r) => ({
@@ -379,6 +378,7 @@ export function createAuthService(deps: {
       });
     },
 
+    /** Every session of the user ends: refresh tokens revoked, access tokens refused from now on. */
     async logoutAll(userId: string): Promise<void> {
       const revoked = await repo.revokeUserSessions(db.system, userId);
       await this.forgetSessions(userId);
