@@ -315,6 +315,24 @@ describe.each(databaseKinds)('two-factor authentication on $name', (kind) => {
     for (const e of failed) expect(e.actorUserId).toBe(u.id);
   });
 
+  // Regression: counting a wrong code once cleared the account's lock first, even a running one.
+  it('a wrong code on a challenge begun before the account was locked does not lift the lock', async () => {
+    const u = await createUser(app);
+    const { a } = await enable(u);
+    const mfaToken = await challenge(u.email);
+    // Meanwhile the account is locked (five wrong passwords elsewhere).
+    for (let i = 0; i < 5; i++)
+      expectError(await login(u.email, { password: 'wrong guess' }), 401, 'invalid_credentials');
+    const [locked] = await row('select failed_logins, locked_until from users where id = $1', [u.id]);
+    expect(locked?.locked_until).toEqual(expect.any(Date));
+
+    expectError(await verify({ mfaToken, code: wrongCode(a) }), 401, 'invalid_mfa_code');
+    const [after] = await row('select failed_logins, locked_until from users where id = $1', [u.id]);
+    expect(after?.failed_logins).toBe(6);
+    expect((after!.locked_until as Date).getTime()).toBeGreaterThanOrEqual((locked!.locked_until as Date).getTime());
+    expectError(await login(u.email), 401, 'invalid_credentials');
+  });
+
   it('wrong passwords and codes given inside a session count toward the lock too; a locked account cannot re-authenticate', async () => {
     const u = await createUser(app);
     const tenant = await createTenant(app, u);

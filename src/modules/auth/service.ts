@@ -92,7 +92,7 @@ export function createAuthService(deps: {
    * A lock that has run out gives a fresh set of attempts.
    */
   async function countFailure(user: { id: string; lockedUntil: Date | null }, step: 'password' | 'mfa' | 'reauth') {
-    if (user.lockedUntil) await repo.clearFailedLogins(db.system, user.id);
+    if (user.lockedUntil && !isLocked(user)) await repo.clearFailedLogins(db.system, user.id);
     const after = await repo.recordFailedLogin(db.system, user.id, deps.lockout.threshold, deps.lockout.durationMs);
     if (step === 'password') {
       await audit.recordForUser(user.id, {
